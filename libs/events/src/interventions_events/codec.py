@@ -1,0 +1,158 @@
+"""Bytes <-> typed events. Anything invalid raises InvalidEvent with a message naming the
+problem, so consumers can dead-letter it with the reason and move on."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from .base import REGISTRY, Event, JsonDict, upcast
+from .envelope import SPECVERSION, Envelope
+
+MAX_EVENT_BYTES = 1_048_576
+_REQUIRED = ("specversion", "id", "source", "type", "data")
+
+
+class InvalidEvent(ValueError):
+    """The one error type for any message that cannot be turned into a typed event."""
+
+    def __init__(self, reason: str, *, event_id: str | None = None, event_type: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.event_id = event_id
+        self.event_type = event_type
+
+
+def encode(env: Envelope[Any]) -> bytes:
+    """Serialize an envelope to CloudEvents structured-mode JSON bytes."""
+    return orjson.dumps(to_dict(env))
+
+
+def to_dict(env: Envelope[Any]) -> JsonDict:
+    doc: JsonDict = {
+        "specversion": env.specversion,
+        "id": env.id,
+        "source": env.source,
+        "type": env.type,
+        "time": env.time.isoformat(),
+        "datacontenttype": env.datacontenttype,
+        "schemaversion": env.schemaversion,
+        "data": env.data.model_dump(mode="json"),
+    }
+    if env.subject is not None:
+        doc["subject"] = env.subject
+    if env.traceparent is not None:
+        doc["traceparent"] = env.traceparent
+    return doc
+
+
+def decode(raw: bytes | bytearray | memoryview | str) -> Envelope[Event]:
+    """Parse and validate one message; raises InvalidEvent saying what is wrong."""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not valid UTF-8 JSON: {exc}") from None
+    return from_dict(doc)
+
+
+def from_dict(doc: Any) -> Envelope[Event]:
+    """Validate an already-parsed CloudEvent document into a typed envelope."""
+    if not isinstance(doc, dict):
+        raise InvalidEvent(f"a CloudEvent must be a JSON object, got {type(doc).__name__}")
+    missing = [name for name in _REQUIRED if name not in doc]
+    if missing:
+        raise InvalidEvent(f"missing CloudEvents attribute(s): {', '.join(missing)}")
+    event_id, type_name = doc["id"], doc["type"]
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 300:
+        raise InvalidEvent("attribute 'id' must be a non-empty string of at most 300 chars")
+    if not isinstance(type_name, str):
+        raise InvalidEvent("attribute 'type' must be a string", event_id=event_id)
+    if doc["specversion"] != SPECVERSION:
+        raise InvalidEvent(f"specversion must be '1.0', got {doc['specversion']!r}", event_id=event_id)
+    spec = REGISTRY.get(type_name)
+    if spec is None:
+        raise InvalidEvent(f"unknown event type {type_name!r}", event_id=event_id, event_type=type_name)
+    return Envelope(
+        data=_payload(doc, spec, event_id),
+        source=_str_attr(doc, "source", event_id),
+        id=event_id,
+        time=_time(doc.get("time"), event_id),
+        subject=_opt_str(doc.get("subject")),
+        traceparent=_opt_str(doc.get("traceparent")),
+    )
+
+
+def _payload(doc: JsonDict, spec: Any, event_id: str) -> Event:
+    version = doc.get("schemaversion", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidEvent(f"schemaversion must be a positive integer, got {version!r}", event_id=event_id)
+    if version > spec.version:
+        raise InvalidEvent(
+            f"{spec.model.__name__} schemaversion {version} is from the future "
+            f"(this consumer knows up to {spec.version})",
+            event_id=event_id, event_type=spec.model.__name__,
+        )
+    data = doc["data"]
+    if not isinstance(data, dict):
+        raise InvalidEvent(f"'data' must be a JSON object, got {_kind(data)}", event_id=event_id)
+    try:
+        data = upcast(spec, data, version)
+        model: Event = spec.model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEvent(
+            f"{spec.model.__name__} data is invalid: {_summarise(exc)}",
+            event_id=event_id, event_type=spec.model.__name__,
+        ) from None
+    except LookupError as exc:
+        raise InvalidEvent(f"cannot upcast {spec.model.__name__}: {exc}", event_id=event_id) from None
+    return model
+
+
+def _summarise(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _str_attr(doc: JsonDict, name: str, event_id: str) -> str:
+    value = doc[name]
+    if not isinstance(value, str) or not value:
+        raise InvalidEvent(f"attribute {name!r} must be a non-empty string", event_id=event_id)
+    return value
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _time(value: Any, event_id: str) -> datetime:
+    from .envelope import utcnow
+
+    if value is None:
+        return utcnow()
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidEvent(f"attribute 'time' is not RFC 3339: {value!r}", event_id=event_id) from None
+    if parsed.tzinfo is None:
+        raise InvalidEvent("attribute 'time' must carry a timezone (e.g. 'Z')", event_id=event_id)
+    return parsed
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a non-finite number"
+    return type(value).__name__

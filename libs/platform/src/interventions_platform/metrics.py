@@ -1,0 +1,14 @@
+"""Prometheus metrics shared by all services (each process serves its own /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONSUMED = Counter("interventions_consumed_total", "Records consumed", ["consumer", "topic"])
+PUBLISHED = Counter("interventions_published_total", "Records published", ["source"])
+DEAD_LETTERS = Counter("interventions_dead_letters_total", "Records sent to the DLQ", ["consumer"])
+HANDLER_SECONDS = Histogram("interventions_handler_seconds", "Batch handler time", ["consumer"])
+OUTBOX_BACKLOG = Gauge("interventions_outbox_backlog", "Outbox rows not yet published", ["schema"])
+CONSUMER_LAG = Gauge("interventions_consumer_lag", "Records behind the log end", ["consumer", "topic"])
+HTTP_REQUESTS = Histogram("interventions_http_request_seconds", "HTTP request time",
+                          ["service", "method", "route", "status"])

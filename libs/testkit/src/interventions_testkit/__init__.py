@@ -1,0 +1,1 @@
+"""Test rig for Interventions: real infrastructure fixtures, processes, vendor stand-ins."""
