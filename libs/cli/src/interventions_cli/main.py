@@ -1,0 +1,30 @@
+"""The `interventions` CLI. Services add their own command groups through the
+`interventions.cli` entry-point group (name = group name, value = a typer.Typer or a function
+taking the root app), so this package never needs editing to grow."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import entry_points
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Interventions: incidents from the event log.")
+
+
+def _load_plugins() -> None:
+    for ep in sorted(entry_points(group="interventions.cli"), key=lambda e: e.name):
+        target = ep.load()
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=ep.name)
+        else:
+            target(app)
+
+
+def main() -> None:
+    _load_plugins()
+    app(prog_name="interventions")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
