@@ -12,6 +12,12 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="Interventions: incidents from the event log.")
 
 
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo("interventions 0.1.0")
+
+
 def _load_plugins() -> None:
     for ep in sorted(entry_points(group="interventions.cli"), key=lambda e: e.name):
         target = ep.load()
