@@ -12,6 +12,11 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="Interventions: incidents from the event log.")
 
 
+@app.callback()
+def root() -> None:
+    """Interventions: incidents from the event log."""
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
