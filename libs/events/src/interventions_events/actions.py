@@ -33,6 +33,7 @@ class ActionDryRunCompleted(ActionEvent):
 class ActionExecutionRequested(ActionEvent):
     suggested: bool = True
     needs_approval: bool = False
+    approval_reasons: tuple[str, ...] = ()
 
 
 @register(topics.ACTIONS)
@@ -65,6 +66,8 @@ class ActionSucceeded(ActionEvent):
 class ActionFailed(ActionEvent):
     error: str
     duration_ms: float = 0
+    result: dict[str, Any] = Field(default_factory=dict)
+    circuit_opened: bool = False
 
 
 @register(topics.ACTIONS)
@@ -73,6 +76,13 @@ class ActionRolledBack(ActionEvent):
 
 
 ACTION_EVENT_TYPES = (
-    ActionDryRunCompleted, ActionExecutionRequested, ActionApprovalRequested, ActionApproved,
-    ActionApprovalExpired, ActionStarted, ActionSucceeded, ActionFailed, ActionRolledBack,
+    ActionDryRunCompleted,
+    ActionExecutionRequested,
+    ActionApprovalRequested,
+    ActionApproved,
+    ActionApprovalExpired,
+    ActionStarted,
+    ActionSucceeded,
+    ActionFailed,
+    ActionRolledBack,
 )

@@ -76,10 +76,14 @@ def from_dict(doc: Any) -> Envelope[Event]:
     if not isinstance(type_name, str):
         raise InvalidEvent("attribute 'type' must be a string", event_id=event_id)
     if doc["specversion"] != SPECVERSION:
-        raise InvalidEvent(f"specversion must be '1.0', got {doc['specversion']!r}", event_id=event_id)
+        raise InvalidEvent(
+            f"specversion must be '1.0', got {doc['specversion']!r}", event_id=event_id
+        )
     spec = REGISTRY.get(type_name)
     if spec is None:
-        raise InvalidEvent(f"unknown event type {type_name!r}", event_id=event_id, event_type=type_name)
+        raise InvalidEvent(
+            f"unknown event type {type_name!r}", event_id=event_id, event_type=type_name
+        )
     return Envelope(
         data=_payload(doc, spec, event_id),
         source=_str_attr(doc, "source", event_id),
@@ -93,12 +97,15 @@ def from_dict(doc: Any) -> Envelope[Event]:
 def _payload(doc: JsonDict, spec: Any, event_id: str) -> Event:
     version = doc.get("schemaversion", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InvalidEvent(f"schemaversion must be a positive integer, got {version!r}", event_id=event_id)
+        raise InvalidEvent(
+            f"schemaversion must be a positive integer, got {version!r}", event_id=event_id
+        )
     if version > spec.version:
         raise InvalidEvent(
             f"{spec.model.__name__} schemaversion {version} is from the future "
             f"(this consumer knows up to {spec.version})",
-            event_id=event_id, event_type=spec.model.__name__,
+            event_id=event_id,
+            event_type=spec.model.__name__,
         )
     data = doc["data"]
     if not isinstance(data, dict):
@@ -109,10 +116,13 @@ def _payload(doc: JsonDict, spec: Any, event_id: str) -> Event:
     except ValidationError as exc:
         raise InvalidEvent(
             f"{spec.model.__name__} data is invalid: {_summarise(exc)}",
-            event_id=event_id, event_type=spec.model.__name__,
+            event_id=event_id,
+            event_type=spec.model.__name__,
         ) from None
     except LookupError as exc:
-        raise InvalidEvent(f"cannot upcast {spec.model.__name__}: {exc}", event_id=event_id) from None
+        raise InvalidEvent(
+            f"cannot upcast {spec.model.__name__}: {exc}", event_id=event_id
+        ) from None
     return model
 
 
@@ -144,7 +154,9 @@ def _time(value: Any, event_id: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidEvent(f"attribute 'time' is not RFC 3339: {value!r}", event_id=event_id) from None
+        raise InvalidEvent(
+            f"attribute 'time' is not RFC 3339: {value!r}", event_id=event_id
+        ) from None
     if parsed.tzinfo is None:
         raise InvalidEvent("attribute 'time' must carry a timezone (e.g. 'Z')", event_id=event_id)
     return parsed

@@ -58,5 +58,7 @@ class WatcherHeartbeat(Event):
     checks: dict[str, str] = Field(default_factory=dict)
 
 
-Detection = InvariantViolated | BudgetExceeded | PlannerRegressed | PlatformAlertRaised | SignalRecovered
+Detection = (
+    InvariantViolated | BudgetExceeded | PlannerRegressed | PlatformAlertRaised | SignalRecovered
+)
 FAILURE_TYPES = (InvariantViolated, BudgetExceeded, PlannerRegressed, PlatformAlertRaised)

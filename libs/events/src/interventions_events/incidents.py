@@ -3,6 +3,9 @@ detection key for decisions that opened nothing).
 
 Each published event's data also carries `incident`: the incident JSON after the event
 (absent for DetectionSuppressed), so consumers never need to fold the stream themselves.
+
+Streams in the incident store (docs/incidents.md): `incident-<id>` holds the incident events
+below; `key-<incident key>` holds one `DetectionDecided` per detection (never published).
 """
 
 from __future__ import annotations
@@ -60,6 +63,31 @@ class DetectionSuppressed(Event):
     window_started_at: datetime
     opened_in_window: int
     limit: int
+
+
+Decision = Literal["opened", "deduplicated", "suppressed", "recovered", "ignored"]
+
+
+@register(topics.INCIDENTS)
+class DetectionDecided(Event):
+    """What the incident service decided for one detection, and the rule behind it. Stored on
+    the key stream `key-<key>` (never published); `GET /api/detections?key=` lists them."""
+
+    key: str
+    detection_id: str
+    detection_type: str
+    decision: Decision
+    rule: str
+    reason: str
+    incident_id: int | None = None
+    subject: str = ""
+    hint: str | None = None
+    observed_at: datetime
+    at: datetime
+    window_started_at: datetime | None = None
+    window_seconds: float | None = None
+    opened_in_window: int | None = None
+    limit: int | None = None
 
 
 @register(topics.INCIDENTS)
@@ -139,7 +167,18 @@ class NotificationRecorded(IncidentEvent):
 
 
 INCIDENT_EVENT_TYPES = (
-    IncidentOpened, OccurrenceRecorded, IncidentAcknowledged, IncidentMitigated, IncidentResolved,
-    IncidentClosed, IncidentReopened, SeverityChanged, IncidentEscalated, NoteAdded,
-    SignalRecoveryObserved, ActionRecorded, IssueLinkRecorded, NotificationRecorded,
+    IncidentOpened,
+    OccurrenceRecorded,
+    IncidentAcknowledged,
+    IncidentMitigated,
+    IncidentResolved,
+    IncidentClosed,
+    IncidentReopened,
+    SeverityChanged,
+    IncidentEscalated,
+    NoteAdded,
+    SignalRecoveryObserved,
+    ActionRecorded,
+    IssueLinkRecorded,
+    NotificationRecorded,
 )

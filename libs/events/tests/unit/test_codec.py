@@ -6,42 +6,97 @@ from __future__ import annotations
 import orjson
 import pytest
 from interventions_events import Envelope, InvalidEvent, decode, encode
-from interventions_events.base import register, upcaster, Event, REGISTRY
+from interventions_events.base import REGISTRY, Event, register, upcaster
 from interventions_events.signals import (
-    BudgetMetricsReported, CanaryMetricsReported, EvalRunCompleted, GateEvaluated,
+    BudgetMetricsReported,
+    CanaryMetricsReported,
+    EvalRunCompleted,
+    GateEvaluated,
 )
 
-EVAL = {"run_id": "run-42", "agent": "inbox.triage", "task_id": "triage-001",
-        "quality_score": 91.0, "latency_ms": 420.0, "cost_usd": 0.002,
-        "invariants": [{"id": "data_freshness_inbox", "name": "Data freshness", "passed": False,
-                        "priority": "critical", "threshold": 300, "actual": 1800,
-                        "unit": "seconds", "message": "inbox data is 1800 s old"}]}
-BUDGET = {"agent": "inbox.triage", "window_start": "2026-11-26T20:00:00Z",
-          "window_end": "2026-11-26T21:00:00Z", "samples": 500,
-          "metrics": {"quality_score": 90.1, "success_rate": 0.97, "avg_latency_ms": 420,
-                      "p95_latency_ms": 1850, "p99_latency_ms": 2500, "cost_usd": 1.2}}
-CANARY = {"planner": "planner", "version": "v1.2.3-canary", "baseline_version": "v1.2.2",
-          "canary_percent": 10, "samples": 200,
-          "metrics": {"accuracy": 0.79, "p95_latency_ms": 900, "cost_usd": 0.02},
-          "baseline": {"accuracy": 0.92, "p95_latency_ms": 850, "cost_usd": 0.02}}
-GATE = {"gate": "nightly", "agent": "warehouse.health", "passed": False,
-        "violations": [{"budget_type": "quality", "threshold": 90, "actual": 82,
-                        "severity": "critical", "message": "quality 82 below 90"}]}
+EVAL = {
+    "run_id": "run-42",
+    "agent": "inbox.triage",
+    "task_id": "triage-001",
+    "quality_score": 91.0,
+    "latency_ms": 420.0,
+    "cost_usd": 0.002,
+    "invariants": [
+        {
+            "id": "data_freshness_inbox",
+            "name": "Data freshness",
+            "passed": False,
+            "priority": "critical",
+            "threshold": 300,
+            "actual": 1800,
+            "unit": "seconds",
+            "message": "inbox data is 1800 s old",
+        }
+    ],
+}
+BUDGET = {
+    "agent": "inbox.triage",
+    "window_start": "2026-11-26T20:00:00Z",
+    "window_end": "2026-11-26T21:00:00Z",
+    "samples": 500,
+    "metrics": {
+        "quality_score": 90.1,
+        "success_rate": 0.97,
+        "avg_latency_ms": 420,
+        "p95_latency_ms": 1850,
+        "p99_latency_ms": 2500,
+        "cost_usd": 1.2,
+    },
+}
+CANARY = {
+    "planner": "planner",
+    "version": "v1.2.3-canary",
+    "baseline_version": "v1.2.2",
+    "canary_percent": 10,
+    "samples": 200,
+    "metrics": {"accuracy": 0.79, "p95_latency_ms": 900, "cost_usd": 0.02},
+    "baseline": {"accuracy": 0.92, "p95_latency_ms": 850, "cost_usd": 0.02},
+}
+GATE = {
+    "gate": "nightly",
+    "agent": "warehouse.health",
+    "passed": False,
+    "violations": [
+        {
+            "budget_type": "quality",
+            "threshold": 90,
+            "actual": 82,
+            "severity": "critical",
+            "message": "quality 82 below 90",
+        }
+    ],
+}
 
 
 def cloudevent(type_: str, data: object, **extra: object) -> dict[str, object]:
-    doc: dict[str, object] = {"specversion": "1.0", "id": "evt-1", "source": "test",
-                              "type": type_, "time": "2026-11-26T21:00:00Z",
-                              "datacontenttype": "application/json", "schemaversion": 1,
-                              "data": data}
+    doc: dict[str, object] = {
+        "specversion": "1.0",
+        "id": "evt-1",
+        "source": "test",
+        "type": type_,
+        "time": "2026-11-26T21:00:00Z",
+        "datacontenttype": "application/json",
+        "schemaversion": 1,
+        "data": data,
+    }
     doc.update(extra)
     return doc
 
 
-@pytest.mark.parametrize("model,data", [
-    (EvalRunCompleted, EVAL), (BudgetMetricsReported, BUDGET),
-    (CanaryMetricsReported, CANARY), (GateEvaluated, GATE),
-])
+@pytest.mark.parametrize(
+    "model,data",
+    [
+        (EvalRunCompleted, EVAL),
+        (BudgetMetricsReported, BUDGET),
+        (CanaryMetricsReported, CANARY),
+        (GateEvaluated, GATE),
+    ],
+)
 def test_each_pinned_signal_round_trips(model: type[Event], data: dict[str, object]) -> None:
     env = decode(orjson.dumps(cloudevent(model.__name__, data)))
     assert isinstance(env.data, model)
@@ -51,11 +106,25 @@ def test_each_pinned_signal_round_trips(model: type[Event], data: dict[str, obje
 
 
 def test_envelope_carries_pinned_attributes() -> None:
-    env = Envelope(data=GateEvaluated.model_validate(GATE), source="s", subject="warehouse.health",
-                   traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    env = Envelope(
+        data=GateEvaluated.model_validate(GATE),
+        source="s",
+        subject="warehouse.health",
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
     doc = orjson.loads(encode(env))
-    for attr in ("specversion", "id", "source", "type", "time", "subject", "datacontenttype",
-                 "schemaversion", "traceparent", "data"):
+    for attr in (
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "time",
+        "subject",
+        "datacontenttype",
+        "schemaversion",
+        "traceparent",
+        "data",
+    ):
         assert attr in doc
 
 
@@ -75,15 +144,25 @@ BAD: list[tuple[str, bytes, str]] = [
     ("null data", _raw(cloudevent("EvalRunCompleted", None)), "'data' must be a JSON object"),
     ("not an object", b"[1, 2, 3]", "must be a JSON object"),
     ("missing envelope attribute", _raw({"type": "EvalRunCompleted", "data": EVAL}), "missing"),
-    ("bad specversion", _raw(cloudevent("EvalRunCompleted", EVAL, specversion="0.3")), "specversion"),
+    (
+        "bad specversion",
+        _raw(cloudevent("EvalRunCompleted", EVAL, specversion="0.3")),
+        "specversion",
+    ),
     ("bad time", _raw(cloudevent("EvalRunCompleted", EVAL, time="yesterday")), "RFC 3339"),
-    ("infinite number", _raw(cloudevent("EvalRunCompleted", EVAL)).replace(b"91.0", b"1e999"), "JSON"),
+    (
+        "infinite number",
+        _raw(cloudevent("EvalRunCompleted", EVAL)).replace(b"91.0", b"1e999"),
+        "JSON",
+    ),
     ("empty id", _raw(cloudevent("EvalRunCompleted", EVAL, id="")), "'id'"),
 ]
 
 
 @pytest.mark.parametrize("name,raw,expected", BAD, ids=[b[0] for b in BAD])
-def test_bad_input_gives_one_typed_error_naming_the_problem(name: str, raw: bytes, expected: str) -> None:
+def test_bad_input_gives_one_typed_error_naming_the_problem(
+    name: str, raw: bytes, expected: str
+) -> None:
     with pytest.raises(InvalidEvent) as info:
         decode(raw)
     assert expected in info.value.reason, info.value.reason
@@ -111,6 +190,11 @@ def test_upcasters_run_in_order_before_validation() -> None:
     try:
         env = decode(_raw(cloudevent("Renamed", {"title": "old"}, schemaversion=1)))
         assert env.data == Renamed(name="old", count=0)
-        assert decode(_raw(cloudevent("Renamed", {"name": "n", "count": 2}, schemaversion=3))).data.count == 2  # type: ignore[attr-defined]
+        assert (
+            decode(
+                _raw(cloudevent("Renamed", {"name": "n", "count": 2}, schemaversion=3))
+            ).data.count
+            == 2
+        )  # type: ignore[attr-defined]
     finally:
         REGISTRY.pop("Renamed")

@@ -7,6 +7,18 @@ from .outbox import Outbox, OutboxMessage, OutboxRelay
 from .store import Append, ConcurrencyError, DuplicateEventError, EventStore, NewEvent, StoredEvent
 
 __all__ = [
-    "CORE", "Append", "ConcurrencyError", "DuplicateEventError", "EventStore", "Inbox", "NewEvent",
-    "Outbox", "OutboxMessage", "OutboxRelay", "StoredEvent", "create_pool", "ident", "migrate",
+    "CORE",
+    "Append",
+    "ConcurrencyError",
+    "DuplicateEventError",
+    "EventStore",
+    "Inbox",
+    "NewEvent",
+    "Outbox",
+    "OutboxMessage",
+    "OutboxRelay",
+    "StoredEvent",
+    "create_pool",
+    "ident",
+    "migrate",
 ]

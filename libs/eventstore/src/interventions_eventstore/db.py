@@ -22,16 +22,25 @@ def ident(name: str) -> str:
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
-            typ, schema="pg_catalog", format="text",
-            encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+            typ,
+            schema="pg_catalog",
+            format="text",
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
         )
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kw: Any) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, **kw: Any
+) -> asyncpg.Pool:
     """A pool whose json/jsonb columns read and write Python objects via orjson."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-        command_timeout=kw.pop("command_timeout", 30), **kw,
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=kw.pop("command_timeout", 30),
+        **kw,
     )
     assert pool is not None
     return pool
@@ -62,7 +71,8 @@ async def migrate(
             await conn.execute(sql.replace("{schema}", s))
             await conn.execute(
                 f"INSERT INTO {s}.schema_migrations (component, version) VALUES ($1, $2)",
-                component, version,
+                component,
+                version,
             )
             applied += 1
         return applied

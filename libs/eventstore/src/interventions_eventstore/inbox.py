@@ -27,6 +27,10 @@ class Inbox:
         return {r["event_id"] for r in rows}
 
     async def seen(self, conn: asyncpg.Connection, event_id: str) -> bool:
-        return bool(await conn.fetchval(
-            f"SELECT 1 FROM {self.schema}.inbox WHERE consumer = $1 AND event_id = $2",
-            self.consumer, event_id))
+        return bool(
+            await conn.fetchval(
+                f"SELECT 1 FROM {self.schema}.inbox WHERE consumer = $1 AND event_id = $2",
+                self.consumer,
+                event_id,
+            )
+        )

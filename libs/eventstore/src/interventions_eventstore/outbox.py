@@ -37,8 +37,9 @@ class OutboxMessage:
 class Producer(Protocol):
     """The part of AIOKafkaProducer the relay needs."""
 
-    async def send(self, topic: str, value: bytes | None = ..., key: bytes | None = ...,
-                   headers: Any = ...) -> Any: ...
+    async def send(
+        self, topic: str, value: bytes | None = ..., key: bytes | None = ..., headers: Any = ...
+    ) -> Any: ...
 
 
 class Outbox:
@@ -63,8 +64,12 @@ class Outbox:
         if not messages:
             return
         await conn.execute(
-            self._insert, len(messages), [m.topic for m in messages], [m.key for m in messages],
-            [m.value for m in messages], [orjson.dumps(m.headers).decode() for m in messages],
+            self._insert,
+            len(messages),
+            [m.topic for m in messages],
+            [m.key for m in messages],
+            [m.value for m in messages],
+            [orjson.dumps(m.headers).decode() for m in messages],
         )
         await conn.execute("SELECT pg_notify($1, '')", self.channel)
 
@@ -73,8 +78,16 @@ class OutboxRelay:
     """Publishes committed outbox rows in position order; one active relay per schema (an
     advisory lock elects it, standby replicas take over when it dies)."""
 
-    def __init__(self, pool: asyncpg.Pool, schema: str, producer: Producer, *,
-                 batch_size: int = 2000, idle_poll_s: float = 0.2, name: str = "relay"):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        producer: Producer,
+        *,
+        batch_size: int = 2000,
+        idle_poll_s: float = 0.2,
+        name: str = "relay",
+    ):
         self.pool = pool
         self.outbox = Outbox(schema)
         self.schema = self.outbox.schema
@@ -98,7 +111,7 @@ class OutboxRelay:
             try:
                 await self._run_leader()
                 delay = 0.2
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox relay error, retrying in %.1fs: %s", delay, exc)
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -129,17 +142,26 @@ class OutboxRelay:
         """Publish the next batch after the cursor; returns how many were published."""
         s = self.schema
         async with self.pool.acquire() as conn:
-            cursor = await conn.fetchval(
-                f"SELECT position FROM {s}.outbox_cursor WHERE relay = $1", self.name) or 0
+            cursor = (
+                await conn.fetchval(
+                    f"SELECT position FROM {s}.outbox_cursor WHERE relay = $1", self.name
+                )
+                or 0
+            )
             rows = await conn.fetch(
                 f"SELECT position, topic, key, value, headers FROM {s}.outbox "
-                "WHERE position > $1 ORDER BY position LIMIT $2", cursor, self.batch_size)
+                "WHERE position > $1 ORDER BY position LIMIT $2",
+                cursor,
+                self.batch_size,
+            )
             if not rows:
                 self.backlog = 0
                 return 0
             futures = [
                 await self.producer.send(
-                    r["topic"], value=r["value"], key=r["key"],
+                    r["topic"],
+                    value=r["value"],
+                    key=r["key"],
                     headers=[(k, v.encode()) for k, v in r["headers"]],
                 )
                 for r in rows
@@ -149,7 +171,10 @@ class OutboxRelay:
             async with conn.transaction():
                 await conn.execute(
                     f"INSERT INTO {s}.outbox_cursor (relay, position) VALUES ($1, $2) "
-                    "ON CONFLICT (relay) DO UPDATE SET position = excluded.position", self.name, last)
+                    "ON CONFLICT (relay) DO UPDATE SET position = excluded.position",
+                    self.name,
+                    last,
+                )
                 await conn.execute(f"DELETE FROM {s}.outbox WHERE position <= $1", last)
             self.published += len(rows)
             self.backlog = max(0, len(rows) - self.batch_size)

@@ -86,8 +86,12 @@ class EventStore:
         """
 
     async def append(
-        self, stream_id: str, events: Sequence[NewEvent], expected_version: int,
-        *, conn: asyncpg.Connection | None = None,
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int,
+        *,
+        conn: asyncpg.Connection | None = None,
     ) -> list[StoredEvent]:
         """Append to one stream if it is still at `expected_version`, else ConcurrencyError."""
         return await self.append_many([Append(stream_id, expected_version, events)], conn=conn)
@@ -100,8 +104,18 @@ class EventStore:
         rows: list[tuple[Any, ...]] = []
         for a in appends:
             for i, e in enumerate(a.events, start=1):
-                rows.append((a.stream_id, a.expected_version + i, e.event_id, e.type,
-                             e.schema_version, _json(e.data), _json(e.metadata), e.recorded_at))
+                rows.append(
+                    (
+                        a.stream_id,
+                        a.expected_version + i,
+                        e.event_id,
+                        e.type,
+                        e.schema_version,
+                        _json(e.data),
+                        _json(e.metadata),
+                        e.recorded_at,
+                    )
+                )
         if not rows:
             return []
         cols = list(zip(*rows, strict=True))
@@ -117,7 +131,10 @@ class EventStore:
         return [_stored(r) for r in records]
 
     async def load(
-        self, stream_id: str, *, until: datetime | None = None,
+        self,
+        stream_id: str,
+        *,
+        until: datetime | None = None,
         conn: asyncpg.Connection | None = None,
     ) -> list[StoredEvent]:
         """All events of a stream in version order (optionally only those recorded <= until)."""
@@ -134,23 +151,32 @@ class EventStore:
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
         """Events after a global position, in commit-safe order (see module docstring)."""
-        sql = (f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE global_position > $1 "
-               "ORDER BY global_position LIMIT $2")
+        sql = (
+            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE global_position > $1 "
+            "ORDER BY global_position LIMIT $2"
+        )
         async with self.pool.acquire() as c:
             return [_stored(r) for r in await c.fetch(sql, after, limit)]
 
     async def head(self) -> int:
         """The highest global position committed so far."""
         async with self.pool.acquire() as c:
-            value = await c.fetchval(f"SELECT last FROM {self.schema}.positions WHERE name = 'events'")
+            value = await c.fetchval(
+                f"SELECT last FROM {self.schema}.positions WHERE name = 'events'"
+            )
         return int(value or 0)
 
 
 def _stored(r: asyncpg.Record) -> StoredEvent:
     return StoredEvent(
-        global_position=r["global_position"], stream_id=r["stream_id"],
-        stream_version=r["stream_version"], event_id=r["event_id"], type=r["type"],
-        schema_version=r["schema_version"], data=r["data"], metadata=r["metadata"],
+        global_position=r["global_position"],
+        stream_id=r["stream_id"],
+        stream_version=r["stream_version"],
+        event_id=r["event_id"],
+        type=r["type"],
+        schema_version=r["schema_version"],
+        data=r["data"],
+        metadata=r["metadata"],
         recorded_at=r["recorded_at"],
     )
 

@@ -12,8 +12,16 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from interventions_eventstore import (
-    CORE, ConcurrencyError, EventStore, Inbox, NewEvent, Outbox, OutboxMessage, OutboxRelay,
-    create_pool, migrate,
+    CORE,
+    ConcurrencyError,
+    EventStore,
+    Inbox,
+    NewEvent,
+    Outbox,
+    OutboxMessage,
+    OutboxRelay,
+    create_pool,
+    migrate,
 )
 
 SCHEMA = "store_test"
@@ -85,7 +93,7 @@ async def test_redelivered_event_through_the_inbox_has_its_effect_once(pool: asy
     ids = [str(uuid.uuid4()) for _ in range(5)]
     await handle(ids)
     await handle(ids)  # redelivery of the whole batch
-    await handle(ids[2:] + [str(uuid.uuid4())])  # partial redelivery plus one new
+    await handle([*ids[2:], str(uuid.uuid4())])  # partial redelivery plus one new
     assert await pool.fetchval(f"SELECT n FROM {SCHEMA}.counter") == 6
 
 
@@ -104,11 +112,15 @@ async def test_read_all_after_a_position_follows_commit_order(pool: asyncpg.Pool
 
 
 async def test_relay_publishes_every_committed_event_in_stream_order_and_never_an_aborted_one(
-    pool: asyncpg.Pool, kafka_bootstrap: str, topic_prefix: str,
+    pool: asyncpg.Pool,
+    kafka_bootstrap: str,
+    topic_prefix: str,
 ) -> None:
     topic = f"{topic_prefix}relay"
     store, outbox = EventStore(pool, SCHEMA), Outbox(SCHEMA)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False, linger_ms=2)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, enable_idempotence=False, linger_ms=2
+    )
     await producer.start()
     relay = OutboxRelay(pool, SCHEMA, producer, batch_size=50, idle_poll_s=0.05)
     relay_task = asyncio.create_task(relay.run())
@@ -124,8 +136,16 @@ async def test_relay_publishes_every_committed_event_in_stream_order_and_never_a
             try:
                 async with pool.acquire() as conn, conn.transaction():
                     await store.append(stream, [e], expected_version=version, conn=conn)
-                    await outbox.add(conn, [OutboxMessage(topic=topic, key=stream.encode(),
-                                                          value=f"{stream}:{version + 1}:{e.event_id}".encode())])
+                    await outbox.add(
+                        conn,
+                        [
+                            OutboxMessage(
+                                topic=topic,
+                                key=stream.encode(),
+                                value=f"{stream}:{version + 1}:{e.event_id}".encode(),
+                            )
+                        ],
+                    )
                     await asyncio.sleep(rng.random() * 0.02)  # slow transactions commit late
                     if rng.random() < 0.15:
                         raise _Abort
@@ -155,8 +175,13 @@ class _Abort(Exception):
 
 
 async def _consume(bootstrap: str, topic: str, count: int, timeout: float = 60) -> list[str]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=f"g-{uuid.uuid4().hex[:6]}", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"g-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     out: list[str] = []
     try:

@@ -73,8 +73,15 @@ class AuthSection(BaseModel):
 class TokenStore:
     """Resolves a presented token to a principal from: the admin token, settings, the DB."""
 
-    def __init__(self, *, admin_token: str | None = None, entries: list[TokenEntry] | None = None,
-                 pool: asyncpg.Pool | None = None, schema: str = "auth", cache_ttl_s: float = 5.0):
+    def __init__(
+        self,
+        *,
+        admin_token: str | None = None,
+        entries: list[TokenEntry] | None = None,
+        pool: asyncpg.Pool | None = None,
+        schema: str = "auth",
+        cache_ttl_s: float = 5.0,
+    ):
         self._static: dict[str, Principal] = {}
         if admin_token:
             self._static[hash_token(admin_token)] = Principal("admin", frozenset({"admin"}))
@@ -87,9 +94,9 @@ class TokenStore:
 
     async def resolve(self, token: str) -> Principal | None:
         digest = hash_token(token)
-        for known, principal in self._static.items():
+        for known, static in self._static.items():
             if hmac.compare_digest(known, digest):
-                return principal
+                return static
         if self.pool is None:
             return None
         hit = self._cache.get(digest)
@@ -104,7 +111,9 @@ class TokenStore:
         try:
             row = await self.pool.fetchrow(
                 f"SELECT name, roles FROM {self.schema}.tokens "
-                "WHERE token_hash = $1 AND revoked_at IS NULL", digest)
+                "WHERE token_hash = $1 AND revoked_at IS NULL",
+                digest,
+            )
         except asyncpg.UndefinedTableError:
             return None
         return Principal(row["name"], frozenset(row["roles"])) if row else None
@@ -116,8 +125,11 @@ async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "missing bearer token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     principal = await store.resolve(token.strip())
     if principal is None:
         raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
@@ -130,7 +142,8 @@ def require(role: Role) -> Any:
     async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not principal.has(role):
             raise HTTPException(
-                403, f"this action needs the {role} role; your token has {sorted(principal.roles)}")
+                403, f"this action needs the {role} role; your token has {sorted(principal.roles)}"
+            )
         return principal
 
     return Depends(check)
@@ -147,5 +160,7 @@ def same_person(principal: Principal, named: str | None, field: str) -> None:
     """A body may name the caller (the guide's `acknowledged_by`) but never someone else."""
     if named is not None and named != principal.name:
         raise HTTPException(
-            403, f"{field} must be you ({principal.name!r}) or omitted: identity comes from the "
-                 "token, not the request body")
+            403,
+            f"{field} must be you ({principal.name!r}) or omitted: identity comes from the "
+            "token, not the request body",
+        )

@@ -128,8 +128,7 @@ class CoreSettings(BaseModel):
         return 3600.0
 
     def max_incidents_per_window(self) -> int:
-        return (self.incidents.max_incidents_per_window
-                or self.watcher.max_incidents_per_window or 3)
+        return self.incidents.max_incidents_per_window or self.watcher.max_incidents_per_window or 3
 
 
 def load_core(raw: dict[str, Any] | None = None) -> CoreSettings:

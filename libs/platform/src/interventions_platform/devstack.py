@@ -26,12 +26,18 @@ from .env import SERVICE_PORTS
 
 # (service, module) in start order; the gateway comes last so "ready" means reachable
 SERVICES = [
-    ("incidents", "incidents"), ("watcher", "watcher"), ("playbooks", "playbooks"),
-    ("notifier", "notifier"), ("issue-sync", "issue_sync"), ("gateway", "gateway"),
+    ("incidents", "incidents"),
+    ("watcher", "watcher"),
+    ("playbooks", "playbooks"),
+    ("notifier", "notifier"),
+    ("issue-sync", "issue_sync"),
+    ("gateway", "gateway"),
 ]
 VENDORS = [
-    ("PAGERDUTY_ROUTING_KEY", "PagerDuty paging"), ("SLACK_WEBHOOK_URL", "Slack messages"),
-    ("ELASTICSEARCH_URL", "clear_cache / refresh_synonyms"), ("DBT_PROJECT_DIR", "rerun_dbt"),
+    ("PAGERDUTY_ROUTING_KEY", "PagerDuty paging"),
+    ("SLACK_WEBHOOK_URL", "Slack messages"),
+    ("ELASTICSEARCH_URL", "clear_cache / refresh_synonyms"),
+    ("DBT_PROJECT_DIR", "rerun_dbt"),
 ]
 
 
@@ -51,9 +57,13 @@ class Stack:
     def infra(self) -> dict[str, str]:
         env: dict[str, str] = {}
         if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-            if port_open("127.0.0.1", 9092):
-                sys.exit("port 9092 is taken: stop what uses it, or set KAFKA_BOOTSTRAP_SERVERS")
-            self.broker = EmbeddedBroker(port=9092, log_path=self.state / "broker.log")
+            broker_port = int(os.environ.get("INTERVENTIONS_BROKER_PORT", "9092"))
+            if port_open("127.0.0.1", broker_port):
+                sys.exit(
+                    f"port {broker_port} is taken: stop what uses it, "
+                    "or set KAFKA_BOOTSTRAP_SERVERS"
+                )
+            self.broker = EmbeddedBroker(port=broker_port, log_path=self.state / "broker.log")
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.start()
             say(f"broker      embedded Tansu (memory) on {env['KAFKA_BOOTSTRAP_SERVERS']}")
         else:
@@ -84,10 +94,14 @@ class Stack:
             if not available(module):
                 continue
             log = open(self.state / f"{service}.log", "ab")  # noqa: SIM115
-            proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT)
-            self.procs.append((service, proc))
             port = SERVICES_PORT(env, service)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", module],
+                env={**env, "INTERVENTIONS_SERVICE_PORT": str(port)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            self.procs.append((service, proc))
             self.wait_ready(service, proc, port)
             say(f"{service:<11} http://127.0.0.1:{port}  (log .interventions/{service}.log)")
 
@@ -130,10 +144,21 @@ class Stack:
         say("stopped")
 
 
-def SERVICES_PORT(env: dict[str, str], service: str) -> int:  # noqa: N802
+def SERVICES_PORT(env: dict[str, str], service: str) -> int:
+    """The gateway's port is INTERVENTIONS_HTTP_PORT; the others are their defaults shifted
+    by INTERVENTIONS_PORT_OFFSET (so two stacks, or a test, can run beside each other)."""
     if service == "gateway":
         return int(env.get("INTERVENTIONS_HTTP_PORT", "8000"))
-    return SERVICE_PORTS[service]
+    return SERVICE_PORTS[service] + int(env.get("INTERVENTIONS_PORT_OFFSET", "0"))
+
+
+def service_urls(env: dict[str, str]) -> dict[str, str]:
+    """INTERVENTIONS_<SERVICE>_URL for every service, as the gateway needs them."""
+    return {
+        f"INTERVENTIONS_{name.upper().replace('-', '_')}_URL": f"http://127.0.0.1:{SERVICES_PORT(env, name)}"
+        for name, _ in SERVICES
+        if name != "gateway"
+    }
 
 
 def say(text: str) -> None:
@@ -143,7 +168,9 @@ def say(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__)
     parser.add_argument("--demo", action="store_true", help="also run the demo signal feed")
-    parser.add_argument("--state", default=os.environ.get("INTERVENTIONS_STATE_DIR", ".interventions"))
+    parser.add_argument(
+        "--state", default=os.environ.get("INTERVENTIONS_STATE_DIR", ".interventions")
+    )
     args = parser.parse_args(argv)
     state = Path(args.state).resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -157,13 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     env = {**os.environ, **stack.infra(), **stack.admin_token()}
     env.pop("INTERVENTIONS_SERVICE_PORT", None)
+    env.update(service_urls(env))
     for var, what in VENDORS:
         if not env.get(var):
             say(f"disabled    {what} (set {var} to enable)")
     stack.start_services(env)
     say(f"ready: http://127.0.0.1:{SERVICES_PORT(env, 'gateway')}  (Ctrl-C to stop)")
     if args.demo and available("interventions_demo"):
-        stack.procs.append(("demo", subprocess.Popen([sys.executable, "-m", "interventions_demo"], env=env)))
+        stack.procs.append(
+            ("demo", subprocess.Popen([sys.executable, "-m", "interventions_demo"], env=env))
+        )
     while True:
         for name, proc in stack.procs:
             if proc.poll() is not None and not stack.stopping and name != "demo":

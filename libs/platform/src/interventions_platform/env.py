@@ -6,8 +6,12 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_PORTS = {
-    "gateway": 8000, "incidents": 8001, "watcher": 8002, "playbooks": 8003,
-    "notifier": 8004, "issue-sync": 8005,
+    "gateway": 8000,
+    "incidents": 8001,
+    "watcher": 8002,
+    "playbooks": 8003,
+    "notifier": 8004,
+    "issue-sync": 8005,
 }
 
 
@@ -22,6 +26,8 @@ class RuntimeEnv(BaseSettings):
     interventions_config: str | None = None
     interventions_console_url: str = "http://127.0.0.1:8000"
     interventions_log_level: str = "INFO"
+    # the address services listen on: loopback for local runs, 0.0.0.0 in containers
+    interventions_bind_host: str = "127.0.0.1"
     # where the gateway finds each service (a deployment may route instead)
     interventions_incidents_url: str = "http://127.0.0.1:8001"
     interventions_watcher_url: str = "http://127.0.0.1:8002"

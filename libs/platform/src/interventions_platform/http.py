@@ -12,23 +12,31 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import metrics
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 MAX_BODY_BYTES = 1_048_576
 SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                               "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
 }
 
 
-def create_app(service: str, *, lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None,
-               ready_checks: dict[str, ReadyCheck] | None = None, title: str | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    service: str,
+    *,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None,
+    ready_checks: dict[str, ReadyCheck] | None = None,
+    title: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FastAPI:
     app = FastAPI(title=title or f"Interventions {service}", lifespan=lifespan, version="0.1.0")
     app.state.service = service
     app.state.ready_checks = dict(ready_checks or {})
@@ -48,8 +56,9 @@ def create_app(service: str, *, lifespan: Callable[[FastAPI], AbstractAsyncConte
             except Exception:  # a failing check means not ready, never a 500
                 results[name] = False
         ok = all(results.values())
-        return JSONResponse({"ready": ok, "service": service, "checks": results},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"ready": ok, "service": service, "checks": results}, status_code=200 if ok else 503
+        )
 
     @app.get("/metrics", tags=["ops"])
     async def prometheus() -> Response:
@@ -66,22 +75,37 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse({"detail": "invalid request: " + "; ".join(parts)}, status_code=422)
 
 
-class _Guard(BaseHTTPMiddleware):
-    def __init__(self, app: Any, *, service: str, max_body: int):
-        super().__init__(app)
+class _Guard:
+    """Size limit, security headers and request metrics as a pure ASGI middleware: responses
+    stream through untouched (a BaseHTTPMiddleware would relay every chunk of an SSE stream
+    through an extra task and memory stream, and cannot abort a stuck stream cleanly)."""
+
+    def __init__(self, app: ASGIApp, *, service: str, max_body: int):
+        self.app = app
         self.service = service
         self.max_body = max_body
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
         if length and length.isdigit() and int(length) > self.max_body:
-            return JSONResponse({"detail": f"request body over {self.max_body} bytes"}, 413)
+            response = JSONResponse({"detail": f"request body over {self.max_body} bytes"}, 413)
+            await response(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        route = request.scope.get("route")
-        metrics.HTTP_REQUESTS.labels(self.service, request.method,
-                                     getattr(route, "path", "other"),
-                                     str(response.status_code)).observe(time.perf_counter() - started)
-        return response
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for k, v in SECURITY_HEADERS.items():
+                    if k not in headers:
+                        headers[k] = v
+                route = scope.get("route")
+                metrics.HTTP_REQUESTS.labels(
+                    self.service, scope["method"], getattr(route, "path", "other"),
+                    str(message["status"])).observe(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

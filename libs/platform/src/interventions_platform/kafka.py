@@ -33,8 +33,13 @@ def producer(bootstrap: str, **kw: Any) -> AIOKafkaProducer:
     """A producer tuned for pipelining (no idempotence: the Tansu broker lacks it; the outbox
     and idempotent consumers make it unnecessary)."""
     opts: dict[str, Any] = dict(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=2, enable_idempotence=False,
-        max_batch_size=256 * 1024, request_timeout_ms=15000, retry_backoff_ms=200,
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=2,
+        enable_idempotence=False,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15000,
+        retry_backoff_ms=200,
     )
     opts.update(kw)
     return AIOKafkaProducer(**opts)
@@ -44,9 +49,15 @@ def subscriber_options(group_id: str, *, max_records: int = 1000) -> dict[str, A
     """Options for `broker.subscriber(...)`: batch, manual offsets committed after the handler,
     redelivery on unhandled errors, earliest on a new group."""
     return dict(
-        group_id=group_id, batch=True, max_records=max_records, batch_timeout_ms=50,
-        auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
-        max_poll_interval_ms=300_000, session_timeout_ms=15_000, heartbeat_interval_ms=3_000,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=50,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_poll_interval_ms=300_000,
+        session_timeout_ms=15_000,
+        heartbeat_interval_ms=3_000,
     )
 
 
@@ -77,7 +88,9 @@ class Bad:
     reason: str
 
 
-def decode_records(records: Iterable[Record]) -> tuple[list[tuple[Record, Envelope[Event]]], list[Bad]]:
+def decode_records(
+    records: Iterable[Record],
+) -> tuple[list[tuple[Record, Envelope[Event]]], list[Bad]]:
     """Split a batch into typed envelopes and invalid records with their reasons."""
     good: list[tuple[Record, Envelope[Event]]] = []
     bad: list[Bad] = []
@@ -93,12 +106,15 @@ def dead_letter_message(bad: Bad, consumer: str, prefix: str) -> OutboxMessage:
     """The DLQ record: original bytes untouched, the reason and origin in headers."""
     rec = bad.record
     headers = [
-        ("dlq-reason", bad.reason[:2000]), ("dlq-consumer", consumer),
-        ("dlq-topic", rec.topic), ("dlq-partition", str(rec.partition)),
+        ("dlq-reason", bad.reason[:2000]),
+        ("dlq-consumer", consumer),
+        ("dlq-topic", rec.topic),
+        ("dlq-partition", str(rec.partition)),
         ("dlq-offset", str(rec.offset)),
     ]
-    return OutboxMessage(topic=topics.full(topics.DLQ, prefix), value=rec.value, key=rec.key,
-                         headers=headers)
+    return OutboxMessage(
+        topic=topics.full(topics.DLQ, prefix), value=rec.value, key=rec.key, headers=headers
+    )
 
 
 class Publisher:
@@ -110,20 +126,29 @@ class Publisher:
         self.prefix = prefix
 
     def envelope(self, data: Event, *, subject: str | None = None) -> Envelope[Event]:
-        return Envelope(data=data, source=self.source, subject=subject,
-                        traceparent=tracing.current_traceparent())
+        return Envelope(
+            data=data,
+            source=self.source,
+            subject=subject,
+            traceparent=tracing.current_traceparent(),
+        )
 
     def message(self, env: Envelope[Event], key: str | None) -> OutboxMessage:
         headers = [("ce_type", env.type), ("ce_id", env.id)]
         if env.traceparent:
             headers.append(("traceparent", env.traceparent))
-        return OutboxMessage(topic=topics.full(env.data.topic, self.prefix), value=encode(env),
-                             key=key.encode() if key is not None else None, headers=headers)
+        return OutboxMessage(
+            topic=topics.full(env.data.topic, self.prefix),
+            value=encode(env),
+            key=key.encode() if key is not None else None,
+            headers=headers,
+        )
 
     async def send_all(self, messages: Sequence[OutboxMessage]) -> None:
         futures = [
-            await self.kafka.send(m.topic, value=m.value, key=m.key,
-                                  headers=[(k, v.encode()) for k, v in m.headers])
+            await self.kafka.send(
+                m.topic, value=m.value, key=m.key, headers=[(k, v.encode()) for k, v in m.headers]
+            )
             for m in messages
         ]
         await asyncio.gather(*futures)
@@ -133,14 +158,25 @@ class Publisher:
         if not bad:
             return
         for b in bad:
-            log.warning("dead-lettered %s[%d]@%d: %s", b.record.topic, b.record.partition,
-                        b.record.offset, b.reason)
+            log.warning(
+                "dead-lettered %s[%d]@%d: %s",
+                b.record.topic,
+                b.record.partition,
+                b.record.offset,
+                b.reason,
+            )
         metrics.DEAD_LETTERS.labels(consumer).inc(len(bad))
         await self.send_all([dead_letter_message(b, consumer, self.prefix) for b in bad])
 
 
-async def ensure_topics(bootstrap: str, prefix: str, names: Iterable[str] = topics.ALL_TOPICS,
-                        *, partitions: int = DEFAULT_PARTITIONS, attempts: int = 30) -> None:
+async def ensure_topics(
+    bootstrap: str,
+    prefix: str,
+    names: Iterable[str] = topics.ALL_TOPICS,
+    *,
+    partitions: int = DEFAULT_PARTITIONS,
+    attempts: int = 30,
+) -> None:
     """Create the pinned topics if missing (idempotent; retried while the broker starts)."""
     wanted = [topics.full(n, prefix) for n in names]
     for attempt in range(attempts):
@@ -152,7 +188,11 @@ async def ensure_topics(bootstrap: str, prefix: str, names: Iterable[str] = topi
             if missing:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(
-                        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing])
+                        [
+                            NewTopic(t, num_partitions=partitions, replication_factor=1)
+                            for t in missing
+                        ]
+                    )
             return
         except (KafkaError, OSError) as exc:
             if attempt == attempts - 1:

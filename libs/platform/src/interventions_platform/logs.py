@@ -25,8 +25,10 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(), "service": self.service,
-            "logger": record.name, "msg": redact(record.getMessage()),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
         }
         if record.exc_info:
             doc["exc"] = redact(self.formatException(record.exc_info))

@@ -9,6 +9,11 @@ PUBLISHED = Counter("interventions_published_total", "Records published", ["sour
 DEAD_LETTERS = Counter("interventions_dead_letters_total", "Records sent to the DLQ", ["consumer"])
 HANDLER_SECONDS = Histogram("interventions_handler_seconds", "Batch handler time", ["consumer"])
 OUTBOX_BACKLOG = Gauge("interventions_outbox_backlog", "Outbox rows not yet published", ["schema"])
-CONSUMER_LAG = Gauge("interventions_consumer_lag", "Records behind the log end", ["consumer", "topic"])
-HTTP_REQUESTS = Histogram("interventions_http_request_seconds", "HTTP request time",
-                          ["service", "method", "route", "status"])
+CONSUMER_LAG = Gauge(
+    "interventions_consumer_lag", "Records behind the log end", ["consumer", "topic"]
+)
+HTTP_REQUESTS = Histogram(
+    "interventions_http_request_seconds",
+    "HTTP request time",
+    ["service", "method", "route", "status"],
+)

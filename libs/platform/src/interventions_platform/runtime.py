@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,18 +27,31 @@ log = logging.getLogger(__name__)
 class Runtime:
     """Everything a service process shares; built in `start()`, never at import time."""
 
-    def __init__(self, service: str, *, schema: str | None = None,
-                 migrations: Sequence[str] = (), relay: bool = True,
-                 env: RuntimeEnv | None = None, raw_config: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        service: str,
+        *,
+        schema: str | None = None,
+        migrations: Sequence[str] = (),
+        relay: bool = True,
+        env: RuntimeEnv | None = None,
+        raw_config: dict[str, Any] | None = None,
+    ):
         self.service = service
         self.schema = schema or service.replace("-", "_")
         self.migrations = list(migrations)
         self.with_relay = relay
         self.env = env or RuntimeEnv()
-        self.raw_config = load_raw(self.env.interventions_config) if raw_config is None else raw_config
+        self.raw_config = (
+            load_raw(self.env.interventions_config) if raw_config is None else raw_config
+        )
         self.prefix = self.env.kafka_topic_prefix
-        self.broker = KafkaBroker(self.env.kafka_bootstrap_servers, logger=None,
-                                  enable_idempotence=False, client_id=f"interventions-{service}")
+        self.broker = KafkaBroker(
+            self.env.kafka_bootstrap_servers,
+            logger=None,
+            enable_idempotence=False,
+            client_id=f"interventions-{service}",
+        )
         self.pool: asyncpg.Pool | None = None
         self.kafka: AIOKafkaProducer | None = None
         self.publisher: kafka.Publisher | None = None
@@ -72,9 +86,14 @@ class Runtime:
             await migrate(self.pool, self.schema, self.migrations, component=self.service)
         await migrate(self.pool, "auth", auth.AUTH_MIGRATIONS, component="auth")
         self.tokens = auth.TokenStore(
-            admin_token=(self.env.interventions_admin_token.get_secret_value()
-                         if self.env.interventions_admin_token else None),
-            entries=section(auth.AuthSection, self.raw_config, "auth").tokens, pool=self.pool)
+            admin_token=(
+                self.env.interventions_admin_token.get_secret_value()
+                if self.env.interventions_admin_token
+                else None
+            ),
+            entries=section(auth.AuthSection, self.raw_config, "auth").tokens,
+            pool=self.pool,
+        )
         await kafka.ensure_topics(self.env.kafka_bootstrap_servers, self.prefix)
         self.kafka = kafka.producer(self.env.kafka_bootstrap_servers)
         await self.kafka.start()
@@ -86,8 +105,12 @@ class Runtime:
         if consume:
             await self.broker.start()
         self.started.set()
-        log.info("%s started (kafka %s, prefix %r)", self.service,
-                 self.env.kafka_bootstrap_servers, self.prefix)
+        log.info(
+            "%s started (kafka %s, prefix %r)",
+            self.service,
+            self.env.kafka_bootstrap_servers,
+            self.prefix,
+        )
 
     async def stop(self) -> None:
         """Drain: stop consuming (in-flight batches finish and commit), flush the relay and the
@@ -150,10 +173,23 @@ def _report(task: asyncio.Task[Any]) -> None:
         log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
 
 
-def serve(app: FastAPI, port: int, host: str = "127.0.0.1") -> None:
+def serve(app: FastAPI, port: int, host: str | None = None) -> None:
     """Run the app with uvicorn (uvloop), exiting 0 on SIGTERM/SIGINT after draining."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, loop="uvloop", log_level="warning",
-                            access_log=False, timeout_graceful_shutdown=10, lifespan="on")
+    # containers set INTERVENTIONS_BIND_HOST=0.0.0.0; local runs stay on loopback
+    host = host or RuntimeEnv().interventions_bind_host
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    # uvicorn re-raises the stop signal after draining; a no-op handler turns that into exit 0
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.Server(config).run()

@@ -20,13 +20,20 @@ class JsonLinesExporter(SpanExporter):
         for s in spans:
             ctx = s.get_span_context()
             parent = s.parent
-            lines.append(json.dumps({
-                "name": s.name, "trace_id": f"{ctx.trace_id:032x}" if ctx else None,
-                "span_id": f"{ctx.span_id:016x}" if ctx else None,
-                "parent_id": f"{parent.span_id:016x}" if parent else None,
-                "service": s.resource.attributes.get("service.name"),
-                "kind": str(s.kind), "attributes": dict(s.attributes or {}),
-            }, default=str))
+            lines.append(
+                json.dumps(
+                    {
+                        "name": s.name,
+                        "trace_id": f"{ctx.trace_id:032x}" if ctx else None,
+                        "span_id": f"{ctx.span_id:016x}" if ctx else None,
+                        "parent_id": f"{parent.span_id:016x}" if parent else None,
+                        "service": s.resource.attributes.get("service.name"),
+                        "kind": str(s.kind),
+                        "attributes": dict(s.attributes or {}),
+                    },
+                    default=str,
+                )
+            )
         with self._lock, open(self.path, "a") as fh:
             fh.write("\n".join(lines) + "\n")
         return SpanExportResult.SUCCESS

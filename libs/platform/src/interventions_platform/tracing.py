@@ -21,11 +21,16 @@ def setup(service: str) -> None:
     global _configured
     if _configured:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": f"interventions-{service}"}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"interventions-{service}"})
+    )
     exporter = _exporter()
     if exporter is not None:
-        processor = (SimpleSpanProcessor(exporter) if os.environ.get("INTERVENTIONS_TRACE_FILE")
-                     else BatchSpanProcessor(exporter))
+        processor = (
+            SimpleSpanProcessor(exporter)
+            if os.environ.get("INTERVENTIONS_TRACE_FILE")
+            else BatchSpanProcessor(exporter)
+        )
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _configured = True
@@ -42,7 +47,8 @@ def _exporter() -> SpanExporter | None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError:
             return None
-        return OTLPSpanExporter()
+        exporter: SpanExporter = OTLPSpanExporter()
+        return exporter
     return None
 
 
@@ -62,8 +68,9 @@ def consume_span(name: str, traceparent: str | None, **attributes: Any) -> Itera
     ctx = propagate.extract({"traceparent": traceparent}) if traceparent else None
     token = context.attach(ctx) if ctx is not None else None
     try:
-        with tracer().start_as_current_span(name, kind=trace.SpanKind.CONSUMER,
-                                            attributes=attributes) as span:
+        with tracer().start_as_current_span(
+            name, kind=trace.SpanKind.CONSUMER, attributes=attributes
+        ) as span:
             yield span
     finally:
         if token is not None:

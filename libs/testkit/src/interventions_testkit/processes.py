@@ -16,8 +16,15 @@ import httpx
 class ServiceProcess:
     """`python -m <module>` with the given environment; logs go to a file for post-mortems."""
 
-    def __init__(self, module: str, env: Mapping[str, str], *, port: int | None = None,
-                 log_dir: Path | None = None, name: str | None = None):
+    def __init__(
+        self,
+        module: str,
+        env: Mapping[str, str],
+        *,
+        port: int | None = None,
+        log_dir: Path | None = None,
+        name: str | None = None,
+    ):
         self.module = module
         self.name = name or module.split(".")[0]
         self.env = {**os.environ, **env}
@@ -29,8 +36,13 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=self.env,
-                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     @property
@@ -41,7 +53,9 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.logs()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.logs()}"
+                )
             if self.port is None:
                 return
             try:
