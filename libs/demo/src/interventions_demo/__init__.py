@@ -1,0 +1,1 @@
+"""Demo feed for `make demo`."""
