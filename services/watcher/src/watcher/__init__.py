@@ -1,0 +1,1 @@
+"""The watcher: turns eval, budget, canary and gate signals into detections."""

@@ -1,0 +1,165 @@
+"""Pure batch logic: turn ordered check outcomes into detections and recoveries, and say which
+failing-state rows to read and write. No I/O, no clock (`now` is a parameter)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from interventions_events import Event
+from interventions_events.detections import DetectionData, InvariantViolated, SignalRecovered
+from interventions_events.signals import (
+    BudgetMetricsReported,
+    CanaryMetricsReported,
+    EvalRunCompleted,
+    GateEvaluated,
+)
+
+from . import checks
+from .checks import Outcome
+from .settings import FreshnessSettings, Settings
+
+# Detection ids are uuid5 in this namespace: a redelivered signal yields the same ids, so the
+# incident service's inbox drops the repeats.
+ID_NAMESPACE: Final = uuid.UUID("6f1d8a52-4b0e-4c52-9a55-0e6c3f1e7a01")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """An outcome with the signal it came from."""
+
+    outcome: Outcome
+    source_id: str
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A detection or recovery ready to publish with a deterministic id."""
+
+    event_id: str
+    data: DetectionData
+
+
+@dataclass
+class StatePlan:
+    """The failing-state changes of one batch."""
+
+    first_pass: list[str] = field(default_factory=list)  # prior state needed (and cleared)
+    final_fail: dict[str, Finding] = field(default_factory=dict)  # key -> last failure
+    final_pass: list[str] = field(default_factory=list)  # cleared; not in first_pass
+
+
+def evaluate(signal: Event, settings: Settings) -> list[Outcome]:
+    """Route one signal to its check."""
+    if isinstance(signal, BudgetMetricsReported):
+        return checks.check_budget(signal, settings.budgets.get(signal.agent))
+    if isinstance(signal, EvalRunCompleted):
+        return checks.check_eval(signal)
+    if isinstance(signal, GateEvaluated):
+        return checks.check_gate(signal)
+    if isinstance(signal, CanaryMetricsReported):
+        return checks.check_canary(signal, settings.canary)
+    return []
+
+
+def detection_id(source_id: str, key: str, type_name: str, part: str = "") -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, f"{source_id}\x1f{key}\x1f{type_name}\x1f{part}"))
+
+
+def plan_state(findings: Sequence[Finding]) -> StatePlan:
+    """Which keys need their prior state, and each touched key's state after the batch."""
+    plan = StatePlan()
+    first: dict[str, bool] = {}
+    last: dict[str, Finding] = {}
+    for f in findings:
+        first.setdefault(f.outcome.key, f.outcome.failed)
+        last[f.outcome.key] = f
+    for key, first_failed in first.items():
+        if not first_failed:
+            plan.first_pass.append(key)
+        if last[key].outcome.failed:
+            plan.final_fail[key] = last[key]
+        elif first_failed:
+            plan.final_pass.append(key)
+    return plan
+
+
+def emissions(findings: Iterable[Finding], prior_failing: set[str]) -> list[Detection]:
+    """Every failure is a detection; a pass for a failing key is a recovery (once)."""
+    failing: dict[str, bool] = {}
+    out: list[Detection] = []
+    for f in findings:
+        o = f.outcome
+        was_failing = failing.get(o.key, o.key in prior_failing)
+        failing[o.key] = o.failed
+        if o.failed:
+            out.append(_detection(f, o.detection))
+        elif was_failing:
+            out.append(_detection(f, SignalRecovered, hint=None))
+    return out
+
+
+_KEEP: Final[Any] = object()
+
+
+def _detection(f: Finding, model: Callable[..., DetectionData], hint: Any = _KEEP) -> Detection:
+    o = f.outcome
+    data = model(
+        kind=o.kind,
+        key=o.key,
+        subject=o.subject,
+        observed_at=f.observed_at,
+        source_event_id=f.source_id,
+        hint=o.hint if hint is _KEEP else hint,
+        evidence=o.evidence,
+    )
+    return Detection(detection_id(f.source_id, o.key, data.type_name, o.part), data)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentClock:
+    """What the sweep knows about an agent: its last eval, and since when it is watched."""
+
+    agent: str
+    last_eval_at: datetime | None
+    watched_since: datetime
+
+
+def check_freshness(
+    agents: Iterable[AgentClock], fresh: FreshnessSettings, now: datetime, sweep_id: str
+) -> list[Finding]:
+    """A failure for every agent with no eval within its freshness threshold."""
+    found = []
+    for a in agents:
+        threshold = fresh.threshold_for(a.agent)
+        since = a.last_eval_at or a.watched_since
+        age = (now - since).total_seconds()
+        if age >= threshold.total_seconds():
+            found.append(Finding(_stale(a, threshold.total_seconds(), age, fresh), sweep_id, now))
+    return found
+
+
+def _stale(a: AgentClock, threshold: float, age: float, fresh: FreshnessSettings) -> Outcome:
+    inv_id = checks.FRESHNESS_PREFIX + a.agent
+    last = a.last_eval_at.isoformat() if a.last_eval_at else "never"
+    detail = {
+        "id": inv_id,
+        "name": "Data freshness",
+        "threshold": threshold,
+        "actual": round(age, 3),
+        "unit": "seconds",
+        "message": f"no eval for {a.agent} in {age:.0f} s (last: {last})",
+    }
+    return Outcome(
+        checks.invariant_key(inv_id),
+        True,
+        "invariant",
+        a.agent,
+        InvariantViolated,
+        hint=fresh.priority,
+        evidence={"invariant": detail, "agent": a.agent, "run_id": None, "task_id": None},
+    )

@@ -1,0 +1,134 @@
+"""One batch of signals: decode, judge with the pure checks, publish detections and dead
+letters in one pipelined send, record state in one transaction, then let offsets commit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+from interventions_events import Envelope, Event, utcnow
+from interventions_events.signals import (
+    BudgetMetricsReported,
+    CanaryMetricsReported,
+    EvalRunCompleted,
+    GateEvaluated,
+)
+from interventions_eventstore import OutboxMessage
+from interventions_platform import kafka, metrics
+from interventions_platform.runtime import Runtime
+
+from . import domain
+from .domain import Detection, Finding
+from .metrics import DETECTIONS
+from .service import AgentSeen, WatcherStore
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+CONSUMER = "watcher"
+SIGNAL_TYPES = (EvalRunCompleted, BudgetMetricsReported, GateEvaluated, CanaryMetricsReported)
+
+
+class SignalHandler:
+    """Turns signal batches into detections; never one broker round trip per signal."""
+
+    def __init__(self, runtime: Runtime, settings: Settings):
+        self.runtime = runtime
+        self.settings = settings
+        self._store: WatcherStore | None = None
+
+    @property
+    def store(self) -> WatcherStore:
+        if self._store is None:
+            self._store = WatcherStore(self.runtime.db, self.runtime.schema)
+        return self._store
+
+    async def handle(self, records: Sequence[kafka.Record]) -> list[Detection]:
+        started = time.perf_counter()
+        good, bad = kafka.decode_records(records)
+        findings, seen, wrong = self.judge(good, utcnow())
+        bad.extend(wrong)
+        dead = [kafka.dead_letter_message(b, CONSUMER, self.runtime.prefix) for b in bad]
+        for b in bad:
+            log.warning(
+                "dead-lettered %s[%d]@%d: %s",
+                b.record.topic,
+                b.record.partition,
+                b.record.offset,
+                b.reason,
+            )
+
+        async def publish(detections: list[Detection]) -> None:
+            await self._send([*self.messages(detections), *dead])
+
+        if findings or seen:
+            detections = await self.store.commit_batch(findings, seen, publish)
+        else:
+            detections = []
+            await self._send(dead)
+        self._count(records, detections, len(bad), time.perf_counter() - started)
+        return detections
+
+    def judge(
+        self, good: Sequence[tuple[kafka.Record, Envelope[Event]]], now: datetime
+    ) -> tuple[list[Finding], list[AgentSeen], list[kafka.Bad]]:
+        """Pure part of a batch: findings in order, per-agent clocks, and misrouted events."""
+        findings: list[Finding] = []
+        clocks: dict[str, tuple[datetime | None, datetime]] = {}
+        wrong: list[kafka.Bad] = []
+        for rec, env in good:
+            signal = env.data
+            if not isinstance(signal, SIGNAL_TYPES):
+                wrong.append(
+                    kafka.Bad(
+                        rec,
+                        f"{env.type} is not a signal; {rec.topic} carries "
+                        "only the pinned signal types",
+                    )
+                )
+                continue
+            at = min(env.time, now)
+            findings.extend(Finding(o, env.id, at) for o in domain.evaluate(signal, self.settings))
+            if not isinstance(signal, CanaryMetricsReported):
+                _tick(clocks, signal.agent, at, isinstance(signal, EvalRunCompleted))
+        seen = [AgentSeen(a, e, s) for a, (e, s) in clocks.items()]
+        return findings, seen, wrong
+
+    def messages(self, detections: Sequence[Detection]) -> list[OutboxMessage]:
+        pub = self.runtime.pub
+        return [
+            pub.message(
+                Envelope(data=d.data, source=pub.source, id=d.event_id, subject=d.data.key),
+                d.data.key,
+            )
+            for d in detections
+        ]
+
+    async def _send(self, messages: list[OutboxMessage]) -> None:
+        if messages:
+            await self.runtime.pub.send_all(messages)
+
+    def _count(
+        self,
+        records: Sequence[kafka.Record],
+        detections: Sequence[Detection],
+        dead: int,
+        seconds: float,
+    ) -> None:
+        metrics.HANDLER_SECONDS.labels(CONSUMER).observe(seconds)
+        if records:
+            metrics.CONSUMED.labels(CONSUMER, records[0].topic).inc(len(records))
+        if dead:
+            metrics.DEAD_LETTERS.labels(CONSUMER).inc(dead)
+        for d in detections:
+            DETECTIONS.labels(d.data.type_name).inc()
+
+
+def _tick(
+    clocks: dict[str, tuple[datetime | None, datetime]], agent: str, at: datetime, is_eval: bool
+) -> None:
+    last_eval, last_signal = clocks.get(agent, (None, at))
+    if is_eval and (last_eval is None or at > last_eval):
+        last_eval = at
+    clocks[agent] = (last_eval, max(last_signal, at))
