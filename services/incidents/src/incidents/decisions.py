@@ -1,0 +1,167 @@
+"""Per-key detection decisions (the `key-<key>` stream): open, deduplicate or suppress, each
+naming the rule that fired. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from interventions_events.incidents import DetectionDecided
+
+from .domain import Incident
+
+RULE_OPEN = "open.no_active_incident"
+RULE_DEDUP = "dedup.active_incident"
+RULE_RATE_LIMIT = "rate_limit.max_incidents_per_window"
+RULE_RECOVERED = "recovery.active_incident"
+RULE_RECOVERED_IDLE = "recovery.no_active_incident"
+KEEP_OPENED = 200  # opened times kept in the key snapshot; far more than any sane limit
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    window: timedelta
+    max_per_window: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyState:
+    """What the key stream says: its version and when it opened which incidents."""
+
+    key: str
+    version: int = 0
+    opened: tuple[tuple[int, datetime], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """The facts of one failure or recovery detection."""
+
+    detection_id: str
+    detection_type: str
+    kind: str
+    key: str
+    subject: str
+    hint: str | None
+    observed_at: datetime
+    recovered: bool = False
+
+
+def decide_detection(
+    key: KeyState,
+    active: Incident | None,
+    det: Detection,
+    now: datetime,
+    limits: Limits,
+    new_id: int | None = None,
+) -> DetectionDecided:
+    """Dedup into the active incident, else rate-limit, else open incident `new_id` (the
+    caller allocates it when `needs_new_id` says so)."""
+    base: dict[str, Any] = dict(
+        key=det.key,
+        detection_id=det.detection_id,
+        detection_type=det.detection_type,
+        subject=det.subject,
+        hint=det.hint,
+        observed_at=det.observed_at,
+        at=now,
+    )
+    if active is not None and not active.active:
+        active = None
+    if det.recovered:
+        return _recovery(base, active)
+    if active is not None:
+        return DetectionDecided(
+            **base,
+            decision="deduplicated",
+            rule=RULE_DEDUP,
+            incident_id=active.id,
+            reason=f"incident {active.id} for key {det.key} is still {active.status}: "
+            f"recorded as occurrence {active.occurrences + 1}",
+        )
+    start = now - limits.window
+    count = opened_since(key, start)
+    window: dict[str, Any] = dict(
+        window_started_at=start,
+        window_seconds=limits.window.total_seconds(),
+        opened_in_window=count,
+        limit=limits.max_per_window,
+    )
+    if count >= limits.max_per_window:
+        return DetectionDecided(
+            **base,
+            **window,
+            decision="suppressed",
+            rule=RULE_RATE_LIMIT,
+            reason=f"key {det.key} already opened {count} incidents since "
+            f"{start.isoformat()} (limit {limits.max_per_window} per "
+            f"{_span(limits.window)}): suppressed",
+        )
+    if new_id is None:
+        raise ValueError("opening needs an incident id: check needs_new_id() first")
+    window["opened_in_window"] = count + 1
+    return DetectionDecided(
+        **base,
+        **window,
+        decision="opened",
+        rule=RULE_OPEN,
+        incident_id=new_id,
+        reason=f"no active incident for key {det.key}; {count + 1} of "
+        f"{limits.max_per_window} allowed per {_span(limits.window)}: opened "
+        f"incident {new_id}",
+    )
+
+
+def needs_new_id(
+    key: KeyState, active: Incident | None, det: Detection, now: datetime, limits: Limits
+) -> bool:
+    """True when this detection will open an incident (so an id must be allocated)."""
+    if det.recovered or (active is not None and active.active):
+        return False
+    return opened_since(key, now - limits.window) < limits.max_per_window
+
+
+def opened_since(key: KeyState, start: datetime) -> int:
+    return sum(1 for _, at in key.opened if at > start)
+
+
+def evolve_key(state: KeyState, event: DetectionDecided) -> KeyState:
+    """The key state after one decision."""
+    opened = state.opened
+    if event.decision == "opened" and event.incident_id is not None:
+        opened = (*opened, (event.incident_id, event.at))[-KEEP_OPENED:]
+    return replace(state, version=state.version + 1, opened=opened)
+
+
+def fold_key(key: str, events: Iterable[DetectionDecided]) -> KeyState:
+    state = KeyState(key)
+    for event in events:
+        state = evolve_key(state, event)
+    return state
+
+
+def _recovery(base: dict[str, Any], active: Incident | None) -> DetectionDecided:
+    if active is None:
+        return DetectionDecided(
+            **base,
+            decision="ignored",
+            rule=RULE_RECOVERED_IDLE,
+            reason="recovery with no active incident for this key",
+        )
+    return DetectionDecided(
+        **base,
+        decision="recovered",
+        rule=RULE_RECOVERED,
+        incident_id=active.id,
+        reason=f"check passes again; noted on incident {active.id}",
+    )
+
+
+def _span(td: timedelta) -> str:
+    secs = int(td.total_seconds())
+    for unit, size in (("h", 3600), ("m", 60)):
+        if secs >= size and secs % size == 0:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"

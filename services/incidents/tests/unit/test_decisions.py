@@ -1,0 +1,101 @@
+"""Per-key decisions: dedup into the active incident, rate limit, open; each names its rule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from incidents.decisions import (
+    RULE_DEDUP,
+    RULE_OPEN,
+    RULE_RATE_LIMIT,
+    Detection,
+    KeyState,
+    Limits,
+    decide_detection,
+    evolve_key,
+    needs_new_id,
+)
+from incidents.domain import Incident
+
+T0 = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
+LIMITS = Limits(window=timedelta(hours=1), max_per_window=3)
+
+
+def det(n: int = 1, recovered: bool = False) -> Detection:
+    return Detection(
+        f"d{n}", "BudgetExceeded", "budget", "K", "inbox.triage", "error", T0, recovered=recovered
+    )
+
+
+def incident(status: str = "open") -> Incident:
+    return Incident(
+        id=5,
+        kind="budget",
+        key="K",
+        subject="a",
+        severity="sev2",
+        status=status,
+        summary="s",
+        details={},
+        playbooks=(),
+        owner_team="t",  # type: ignore[arg-type]
+        created_at=T0,
+        last_seen_at=T0,
+        occurrences=4,
+    )
+
+
+def test_no_active_incident_opens_one_naming_the_rule() -> None:
+    d = decide_detection(KeyState("K"), None, det(), T0, LIMITS, new_id=9)
+    assert (d.decision, d.rule, d.incident_id, d.opened_in_window) == ("opened", RULE_OPEN, 9, 1)
+
+
+def test_active_incident_deduplicates_into_it() -> None:
+    for status in ("open", "acknowledged", "mitigated"):
+        active = incident(status)
+        assert not needs_new_id(KeyState("K"), active, det(), T0, LIMITS)
+        d = decide_detection(KeyState("K"), active, det(), T0, LIMITS)
+        assert (d.decision, d.rule, d.incident_id) == ("deduplicated", RULE_DEDUP, 5)
+        assert "occurrence 5" in d.reason
+
+
+def test_resolved_incident_does_not_absorb_new_detections() -> None:
+    assert needs_new_id(KeyState("K"), incident("resolved"), det(), T0, LIMITS)
+
+
+def test_fourth_open_in_the_window_is_suppressed_with_the_window() -> None:
+    key = KeyState("K")
+    for i in range(3):
+        at = T0 + timedelta(minutes=10 * i)
+        key = evolve_key(key, decide_detection(key, None, det(i), at, LIMITS, new_id=i + 1))
+    now = T0 + timedelta(minutes=40)
+    assert not needs_new_id(key, None, det(4), now, LIMITS)
+    d = decide_detection(key, None, det(4), now, LIMITS)
+    assert (d.decision, d.rule, d.opened_in_window, d.limit) == (
+        "suppressed",
+        RULE_RATE_LIMIT,
+        3,
+        3,
+    )
+    assert d.window_started_at == now - timedelta(hours=1)
+    assert key.version == 3
+
+
+def test_window_slides_so_old_opens_stop_counting() -> None:
+    key = KeyState("K", version=3, opened=((1, T0), (2, T0), (3, T0 + timedelta(minutes=30))))
+    assert not needs_new_id(key, None, det(), T0 + timedelta(minutes=59), LIMITS)
+    assert needs_new_id(key, None, det(), T0 + timedelta(minutes=61), LIMITS)
+
+
+def test_recovery_is_noted_on_the_active_incident_only() -> None:
+    d = decide_detection(KeyState("K"), incident(), det(recovered=True), T0, LIMITS)
+    assert (d.decision, d.incident_id) == ("recovered", 5)
+    idle = decide_detection(KeyState("K"), None, det(recovered=True), T0, LIMITS)
+    assert (idle.decision, idle.incident_id) == ("ignored", None)
+
+
+def test_only_opened_decisions_count_toward_the_limit() -> None:
+    key = KeyState("K")
+    d = decide_detection(key, incident(), det(), T0, LIMITS)
+    assert evolve_key(key, d) == replace(key, version=1)
