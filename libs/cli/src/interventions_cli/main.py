@@ -24,7 +24,11 @@ def version() -> None:
 
 def _load_plugins() -> None:
     for ep in sorted(entry_points(group="interventions.cli"), key=lambda e: e.name):
-        target = ep.load()
+        try:
+            target = ep.load()
+        except (ImportError, AttributeError) as exc:  # one broken plugin must not hide the rest
+            typer.echo(f"warning: command group {ep.name!r} unavailable: {exc}", err=True)
+            continue
         if isinstance(target, typer.Typer):
             app.add_typer(target, name=ep.name)
         else:
