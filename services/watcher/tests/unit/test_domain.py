@@ -1,0 +1,109 @@
+"""Batch logic: failures are detections, a pass for a failing key is one recovery, ids are
+deterministic, state changes are planned per key, and the sweep finds silent agents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from interventions_events.detections import BudgetExceeded, SignalRecovered
+from interventions_events.signals import BudgetMetricsReported
+from watcher import domain, settings
+from watcher.checks import Outcome
+from watcher.domain import AgentClock, Finding
+
+NOW = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
+KEY = "BUDGET_inbox.triage_latency_p95"
+
+
+def finding(failed: bool, source: str = "sig-1", key: str = KEY) -> Finding:
+    o = Outcome(
+        key,
+        failed,
+        "budget",
+        "inbox.triage",
+        BudgetExceeded,
+        hint="error",
+        evidence={"violation" if failed else "passed": {"budget_type": "latency_p95"}},
+    )
+    return Finding(o, source, NOW)
+
+
+def test_every_failure_is_a_detection_even_for_a_key_already_failing() -> None:
+    out = domain.emissions([finding(True, "a"), finding(True, "b")], prior_failing={KEY})
+    assert [d.data.type_name for d in out] == ["BudgetExceeded", "BudgetExceeded"]
+    assert out[0].data.key == KEY and out[0].data.source_event_id == "a"
+
+
+def test_pass_after_fail_in_one_batch_is_one_recovery() -> None:
+    out = domain.emissions([finding(True, "a"), finding(False, "b"), finding(False, "c")], set())
+    assert [type(d.data) for d in out] == [BudgetExceeded, SignalRecovered]
+    assert out[1].data.source_event_id == "b" and out[1].data.hint is None
+
+
+def test_pass_for_a_key_failing_before_the_batch_recovers_it() -> None:
+    assert [type(d.data) for d in domain.emissions([finding(False)], {KEY})] == [SignalRecovered]
+
+
+def test_pass_for_a_key_never_failing_emits_nothing() -> None:
+    assert domain.emissions([finding(False)], set()) == []
+
+
+def test_redelivered_signal_yields_the_same_detection_ids() -> None:
+    first = domain.emissions([finding(True, "a"), finding(False, "b")], set())
+    again = domain.emissions([finding(True, "a"), finding(False, "b")], set())
+    assert [d.event_id for d in first] == [d.event_id for d in again]
+    other = domain.emissions([finding(True, "z")], set())
+    assert other[0].event_id != first[0].event_id
+
+
+def test_plan_reads_prior_state_only_for_keys_that_pass_first() -> None:
+    plan = domain.plan_state(
+        [
+            finding(False, key="A"),
+            finding(True, key="A"),  # pass then fail: read, then fail
+            finding(True, key="B"),
+            finding(False, key="B"),  # fail then pass: clear
+            finding(False, key="C"),  # pass: read and clear
+            finding(True, key="D"),  # fail
+        ]
+    )
+    assert sorted(plan.first_pass) == ["A", "C"]
+    assert sorted(plan.final_fail) == ["A", "D"]
+    assert plan.final_pass == ["B"]
+
+
+def test_evaluate_routes_each_signal_to_its_check() -> None:
+    cfg = settings.load({})
+    sig = BudgetMetricsReported.model_validate(
+        {"agent": "inbox.triage", "metrics": {"p95_latency_ms": 1850}}
+    )
+    (o,) = domain.evaluate(sig, cfg)
+    assert o.key == KEY and o.failed
+
+
+FRESH = settings.load(
+    {"watcher": {"freshness": {"default": "1h", "agents": {"inbox.triage": "10m"}}}}
+).freshness
+
+
+def test_sweep_finds_agents_without_an_eval_within_their_threshold() -> None:
+    clocks = [
+        AgentClock("fresh.agent", NOW - timedelta(minutes=59), NOW - timedelta(days=1)),
+        AgentClock("silent.agent", NOW - timedelta(hours=1), NOW - timedelta(days=1)),
+        AgentClock("inbox.triage", NOW - timedelta(minutes=11), NOW - timedelta(days=1)),
+        AgentClock("never.evaluated", None, NOW - timedelta(hours=2)),
+        AgentClock("just.watched", None, NOW - timedelta(minutes=5)),
+    ]
+    found = domain.check_freshness(clocks, FRESH, NOW, sweep_id="sweep-7")
+    assert [f.outcome.key for f in found] == [
+        "INV_data_freshness_silent.agent",
+        "INV_data_freshness_inbox.triage",
+        "INV_data_freshness_never.evaluated",
+    ]
+    o = found[1].outcome
+    assert o.failed and o.kind == "invariant" and o.hint == "critical"
+    assert (
+        o.evidence["invariant"]["threshold"] == 600 and o.evidence["invariant"]["unit"] == "seconds"
+    )
+    assert o.evidence["invariant"]["actual"] == 660 and o.evidence["agent"] == "inbox.triage"
+    assert found[1].source_id == "sweep-7"
