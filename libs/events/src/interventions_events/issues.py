@@ -18,6 +18,7 @@ class IssueEvent(Event):
 class IssueLinked(IssueEvent):
     url: str
     external_id: str
+    found_by_marker: bool = False  # re-linked after a crash instead of opening a second ticket
 
 
 @register(topics.ISSUES)

@@ -1,0 +1,1 @@
+"""Issue tracker adapters: one module per vendor behind the `IssueTracker` port."""

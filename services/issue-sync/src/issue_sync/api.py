@@ -1,0 +1,29 @@
+"""HTTP: the sync state of one incident (its ticket link and queued ops), for operators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, HTTPException, Request
+from interventions_platform.auth import Viewer
+
+from .store import SyncStore
+
+router = APIRouter(prefix="/api/issue-sync", tags=["issue-sync"])
+
+
+@router.get("/incidents/{incident_id}")
+async def incident_sync(incident_id: int, request: Request, _: Viewer) -> dict[str, Any]:
+    """The incident's ticket link and every op queued for it, in order."""
+    pool: asyncpg.Pool = request.app.state.runtime.db
+    store: SyncStore = request.app.state.sync_store
+    async with pool.acquire() as conn:
+        link = await store.link(conn, incident_id)
+        ops = await store.ops_of(conn, incident_id)
+    if link is None and not ops:
+        raise HTTPException(404, f"incident {incident_id} has no ticket and nothing queued")
+    return {"incident_id": incident_id, "ops": ops,
+            "link": None if link is None else {"provider": link.provider, "url": link.url,
+                                               "external_id": link.external_id,
+                                               "state": link.state}}
