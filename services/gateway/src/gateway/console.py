@@ -1,0 +1,23 @@
+"""The web console: static HTML, vanilla JS modules and CSS, no build step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+ROOT = Path(__file__).parent / "console"
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the console at `/` and its assets under `/console/`."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    async def index() -> FileResponse:
+        return FileResponse(ROOT / "index.html", media_type="text/html")
+
+    app.include_router(router)
+    app.mount("/console", StaticFiles(directory=ROOT), name="console")
