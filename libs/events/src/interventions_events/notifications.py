@@ -20,6 +20,7 @@ class NotificationSent(NotificationEvent):
     idempotency_key: str
     target: str | None = None
     status_code: int | None = None
+    attempts: int = 1
 
 
 @register(topics.NOTIFICATIONS)
@@ -29,7 +30,8 @@ class NotificationFailed(NotificationEvent):
     idempotency_key: str
     error: str
     status_code: int | None = None
-    retryable: bool = False
+    retryable: bool = False  # true: retries were exhausted; false: the vendor refused it
+    attempts: int = 1
 
 
 @register(topics.NOTIFICATIONS)

@@ -1,0 +1,61 @@
+"""The notifier's own tables (schema `notifier`), on top of the core events/outbox/inbox."""
+
+from __future__ import annotations
+
+MIGRATIONS = [
+    """
+    INSERT INTO {schema}.positions (name, last) VALUES ('sse', 0) ON CONFLICT DO NOTHING;
+    CREATE TABLE {schema}.tracked (
+        incident_id bigint PRIMARY KEY,
+        cycle int NOT NULL,
+        severity text NOT NULL,
+        team text NOT NULL,
+        kind text NOT NULL,
+        status text NOT NULL,
+        snapshot jsonb NOT NULL,
+        policy jsonb NOT NULL,
+        told text[] NOT NULL DEFAULT '{}',
+        slack_ts text,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE {schema}.deliveries (
+        seq bigserial PRIMARY KEY,
+        idempotency_key text NOT NULL UNIQUE,
+        incident_id bigint NOT NULL,
+        cycle int NOT NULL,
+        sink text NOT NULL,
+        transition text NOT NULL,
+        headline text NOT NULL,
+        snapshot jsonb NOT NULL,
+        status text NOT NULL DEFAULT 'pending',
+        due_at timestamptz NOT NULL,
+        attempts int NOT NULL DEFAULT 0,
+        status_code int,
+        last_error text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        done_at timestamptz
+    );
+    CREATE INDEX deliveries_due ON {schema}.deliveries (due_at) WHERE status = 'pending';
+    CREATE INDEX deliveries_order ON {schema}.deliveries (incident_id, sink, seq)
+        WHERE status = 'pending';
+    CREATE TABLE {schema}.timers (
+        id bigserial PRIMARY KEY,
+        incident_id bigint NOT NULL,
+        cycle int NOT NULL,
+        kind text NOT NULL,
+        name text NOT NULL,
+        due_at timestamptz NOT NULL,
+        payload jsonb NOT NULL DEFAULT '{}'::jsonb,
+        status text NOT NULL DEFAULT 'pending',
+        fired_at timestamptz,
+        UNIQUE (incident_id, cycle, kind, name)
+    );
+    CREATE INDEX timers_due ON {schema}.timers (due_at) WHERE status = 'pending';
+    CREATE TABLE {schema}.sse_log (
+        position bigint PRIMARY KEY,
+        event text NOT NULL,
+        data jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
+]
