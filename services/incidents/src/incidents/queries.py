@@ -1,0 +1,152 @@
+"""Reads: the incident list (filters, keyset cursor), one incident (now or as of an instant),
+its timeline, and the decisions taken for a key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from interventions_eventstore import EventStore, StoredEvent
+
+from .domain import Incident, fold, parse_event
+from .readmodel import ReadModel, from_row, incident_stream, key_stream
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    status: list[str] | None = None
+    severity: list[str] | None = None
+    kind: list[str] | None = None
+    key: str | None = None
+    team: str | None = None
+
+
+class Queries:
+    def __init__(self, pool: asyncpg.Pool, schema: str = "incidents"):
+        self.pool, self.schema = pool, schema
+        self.store = EventStore(pool, schema)
+        self.rm = ReadModel(schema)
+
+    async def get(self, incident_id: int) -> Incident | None:
+        async with self.pool.acquire() as conn:
+            return (await self.rm.get(conn, [incident_id])).get(incident_id)
+
+    async def as_of(self, incident_id: int, instant: datetime) -> Incident | None:
+        """The incident folded from the events recorded up to `instant`."""
+        events = await self.store.load(incident_stream(incident_id), until=instant)
+        return fold(parse_event(e.type, e.data) for e in events)
+
+    async def page(
+        self,
+        f: Filters,
+        *,
+        limit: int,
+        before: int | None,
+    ) -> tuple[list[Incident], int | None]:
+        """Newest first; returns the page and the cursor for the next one (None at the end)."""
+        where: list[str] = ["TRUE"]
+        args: list[Any] = []
+        for column, value in (("status", f.status), ("severity", f.severity), ("kind", f.kind)):
+            if value:
+                args.append(value)
+                where.append(f"{column} = ANY(${len(args)})")
+        for column, one in (("key", f.key), ("owner_team", f.team)):
+            if one:
+                args.append(one)
+                where.append(f"{column} = ${len(args)}")
+        if before is not None:
+            args.append(before)
+            where.append(f"id < ${len(args)}")
+        args.append(limit + 1)
+        rows = await self.pool.fetch(
+            f"SELECT * FROM {self.schema}.incidents WHERE {' AND '.join(where)} "
+            f"ORDER BY id DESC LIMIT ${len(args)}",
+            *args,
+        )
+        items = [from_row(r) for r in rows[:limit]]
+        return items, (items[-1].id if len(rows) > limit else None)
+
+    async def timeline(self, incident_id: int) -> list[dict[str, Any]]:
+        """Who did what, when and why, in stream order."""
+        return [timeline_entry(e) for e in await self.store.load(incident_stream(incident_id))]
+
+    async def decisions(
+        self,
+        key: str,
+        *,
+        after: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """The key stream's decisions, oldest first, from version `after`."""
+        rows = await self.pool.fetch(
+            f"SELECT stream_version, data, recorded_at FROM {self.schema}.events "
+            "WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version LIMIT $3",
+            key_stream(key),
+            after,
+            limit + 1,
+        )
+        items = [
+            {
+                "sequence": r["stream_version"],
+                **r["data"],
+                "recorded_at": r["recorded_at"].isoformat(),
+            }
+            for r in rows[:limit]
+        ]
+        return items, (rows[limit - 1]["stream_version"] if len(rows) > limit else None)
+
+    async def decision_counts(self, key: str) -> dict[str, int]:
+        """How many detections of the key were opened, deduplicated, suppressed, ..."""
+        rows = await self.pool.fetch(
+            f"SELECT data->>'decision' AS d, count(*) AS n FROM {self.schema}.events "
+            "WHERE stream_id = $1 GROUP BY 1",
+            key_stream(key),
+        )
+        return {r["d"]: int(r["n"]) for r in rows}
+
+
+_WHY_FIELDS = ("reason", "rule", "notes", "text", "detail", "resolution")
+
+
+def timeline_entry(e: StoredEvent) -> dict[str, Any]:
+    data = e.data
+    why = next((str(data[k]) for k in _WHY_FIELDS if data.get(k)), None)
+    return {
+        "version": e.stream_version,
+        "position": e.global_position,
+        "type": e.type,
+        "at": data.get("at"),
+        "recorded_at": e.recorded_at.isoformat(),
+        "by": data.get("by", "system"),
+        "what": describe(e.type, data),
+        "why": why,
+        "data": data,
+    }
+
+
+def describe(type_name: str, d: dict[str, Any]) -> str:
+    """One line a person reads on the timeline."""
+    what: dict[str, Callable[[], str]] = {
+        "IncidentOpened": lambda: f"opened as {d.get('severity')}: {d.get('summary')}",
+        "OccurrenceRecorded": lambda: f"detected again (detection {d.get('detection_id')})",
+        "IncidentAcknowledged": lambda: "acknowledged",
+        "IncidentMitigated": lambda: "mitigated",
+        "IncidentResolved": lambda: f"resolved ({d.get('resolution')})",
+        "IncidentClosed": lambda: f"closed ({d.get('reason')})",
+        "IncidentReopened": lambda: "reopened",
+        "SeverityChanged": lambda: f"severity {d.get('from_severity')} -> {d.get('to_severity')}",
+        "IncidentEscalated": lambda: "escalated",
+        "NoteAdded": lambda: "note added",
+        "SignalRecoveryObserved": lambda: "the failing check passes again",
+        "ActionRecorded": lambda: f"action {d.get('action_type')} {d.get('step')}",
+        "IssueLinkRecorded": lambda: f"{d.get('provider')} issue linked: {d.get('url')}",
+        "NotificationRecorded": lambda: (
+            f"notification {d.get('step')}"
+            + (f" via {d['sink']}" if d.get("sink") else "")
+            + (f" to {d['level']}" if d.get("level") else "")
+        ),
+    }
+    return what[type_name]() if type_name in what else type_name

@@ -1,0 +1,205 @@
+"""The read model: `incidents` rows (the fold of each incident stream) and `keys` rows (the
+fold of each key stream), written in the same transaction as the events they come from."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from interventions_events.incidents import DetectionDecided
+
+from .decisions import KeyState, evolve_key
+from .domain import ACTIVE, Incident, evolve, parse_event
+
+COLUMNS = (
+    "id",
+    "kind",
+    "key",
+    "subject",
+    "severity",
+    "status",
+    "summary",
+    "details",
+    "playbooks",
+    "owner_team",
+    "issue_url",
+    "occurrences",
+    "created_at",
+    "last_seen_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "mitigated_at",
+    "resolved_at",
+    "resolution",
+    "closed_at",
+    "version",
+    "last_transition",
+)
+Progress = Callable[[int, int], None]
+
+
+def incident_stream(incident_id: int) -> str:
+    return f"incident-{incident_id}"
+
+
+def key_stream(key: str) -> str:
+    return f"key-{key}"
+
+
+def _row(i: Incident) -> tuple[Any, ...]:
+    return (
+        i.id,
+        i.kind,
+        i.key,
+        i.subject,
+        i.severity,
+        i.status,
+        i.summary,
+        i.details,
+        list(i.playbooks),
+        i.owner_team,
+        i.issue_url,
+        i.occurrences,
+        i.created_at,
+        i.last_seen_at,
+        i.acknowledged_at,
+        i.acknowledged_by,
+        i.mitigated_at,
+        i.resolved_at,
+        i.resolution,
+        i.closed_at,
+        i.version,
+        i.last_transition,
+    )
+
+
+def from_row(r: asyncpg.Record) -> Incident:
+    """The incident state kept in a read-model row (a snapshot equal to the stream's fold)."""
+    values = {c: r[c] for c in COLUMNS}
+    values["playbooks"] = tuple(values["playbooks"])
+    return Incident(**values)
+
+
+class ReadModel:
+    """SQL for the incident service's read tables in one schema."""
+
+    def __init__(self, schema: str):
+        s = self.schema = schema
+        cols = ", ".join(COLUMNS)
+        marks = ", ".join(f"${n}" for n in range(1, len(COLUMNS) + 1))
+        sets = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+        self._upsert = (
+            f"INSERT INTO {s}.incidents ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT (id) DO UPDATE SET {sets}"
+        )
+        self._upsert_key = (
+            f"INSERT INTO {s}.keys (key, version, opened) VALUES ($1, $2, $3) "
+            "ON CONFLICT (key) DO UPDATE SET version = excluded.version, "
+            "opened = excluded.opened"
+        )
+
+    async def save(self, conn: asyncpg.Connection, incidents: Iterable[Incident]) -> None:
+        await conn.executemany(self._upsert, [_row(i) for i in incidents])
+
+    async def save_keys(self, conn: asyncpg.Connection, keys: Iterable[KeyState]) -> None:
+        rows = [(k.key, k.version, [[i, at.isoformat()] for i, at in k.opened]) for k in keys]
+        await conn.executemany(self._upsert_key, rows)
+
+    async def get(self, conn: asyncpg.Connection, ids: Sequence[int]) -> dict[int, Incident]:
+        rows = await conn.fetch(
+            f"SELECT * FROM {self.schema}.incidents WHERE id = ANY($1)", list(ids)
+        )
+        return {r["id"]: from_row(r) for r in rows}
+
+    async def active_by_key(
+        self, conn: asyncpg.Connection, keys: Sequence[str]
+    ) -> dict[str, Incident]:
+        """The newest active incident of each key, if any."""
+        rows = await conn.fetch(
+            f"SELECT DISTINCT ON (key) * FROM {self.schema}.incidents "
+            "WHERE key = ANY($1) AND status = ANY($2) ORDER BY key, id DESC",
+            list(keys),
+            sorted(ACTIVE),
+        )
+        return {r["key"]: from_row(r) for r in rows}
+
+    async def keys(self, conn: asyncpg.Connection, keys: Sequence[str]) -> dict[str, KeyState]:
+        rows = await conn.fetch(
+            f"SELECT key, version, opened FROM {self.schema}.keys WHERE key = ANY($1)", list(keys)
+        )
+        return {
+            r["key"]: KeyState(
+                r["key"],
+                r["version"],
+                tuple((int(i), datetime.fromisoformat(at)) for i, at in r["opened"]),
+            )
+            for r in rows
+        }
+
+    async def content_hash(self, conn: asyncpg.Connection) -> str:
+        """SHA-256 over every incident and key row, in key order (rebuild == live check)."""
+        digest = hashlib.sha256()
+        for r in await conn.fetch(f"SELECT * FROM {self.schema}.incidents ORDER BY id"):
+            digest.update(
+                orjson.dumps(from_row(r).to_json()) + b"|" + r["last_transition"].encode() + b"\n"
+            )
+        for r in await conn.fetch(f"SELECT * FROM {self.schema}.keys ORDER BY key"):
+            digest.update(orjson.dumps([r["key"], r["version"], r["opened"]]) + b"\n")
+        return digest.hexdigest()
+
+
+async def rebuild_read_model(
+    pool: asyncpg.Pool,
+    schema: str = "incidents",
+    *,
+    progress: Progress | None = None,
+    page: int = 5000,
+) -> str:
+    """Drop and re-project every read-model row from the event log in one transaction;
+    returns the content hash of the rebuilt rows."""
+    rm = ReadModel(schema)
+    async with pool.acquire() as conn, conn.transaction():
+        # writers block on these locks until we commit, so no live write is lost or doubled
+        await conn.execute(f"LOCK TABLE {schema}.incidents, {schema}.keys IN EXCLUSIVE MODE")
+        await conn.execute(f"DELETE FROM {schema}.incidents")
+        await conn.execute(f"DELETE FROM {schema}.keys")
+        total = await conn.fetchval(f"SELECT count(*) FROM {schema}.events")
+        incidents, keys = await _fold_all(conn, schema, total, progress, page)
+        await rm.save(conn, incidents.values())
+        await rm.save_keys(conn, keys.values())
+        return await rm.content_hash(conn)
+
+
+async def _fold_all(
+    conn: asyncpg.Connection,
+    schema: str,
+    total: int,
+    progress: Progress | None,
+    page: int,
+) -> tuple[dict[str, Incident], dict[str, KeyState]]:
+    incidents: dict[str, Incident] = {}
+    keys: dict[str, KeyState] = {}
+    after, done = 0, 0
+    while True:
+        rows = await conn.fetch(
+            f"SELECT global_position, stream_id, type, data FROM {schema}.events "
+            "WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+            after,
+            page,
+        )
+        if not rows:
+            return incidents, keys
+        for r in rows:
+            sid = r["stream_id"]
+            if sid.startswith("incident-"):
+                incidents[sid] = evolve(incidents.get(sid), parse_event(r["type"], r["data"]))
+            elif sid.startswith("key-"):
+                decided = DetectionDecided.model_validate(r["data"])
+                keys[sid] = evolve_key(keys.get(sid) or KeyState(decided.key), decided)
+        after, done = rows[-1]["global_position"], done + len(rows)
+        if progress is not None:
+            progress(done, total)

@@ -1,0 +1,264 @@
+"""Writes: detections -> decisions, lifecycle commands, other services' facts. The only code
+that appends to the incident store (reads are in queries.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import asyncpg
+from interventions_events import Envelope, Event
+from interventions_events.detections import DetectionData, SignalRecovered
+from interventions_events.incidents import DetectionSuppressed
+from interventions_eventstore import ConcurrencyError, EventStore, Inbox, Outbox, OutboxMessage
+from interventions_platform.kafka import Publisher
+
+from . import commands as c
+from .decisions import Detection, KeyState, decide_detection, needs_new_id
+from .domain import DomainError, Incident, NotFound, decide
+from .policy import Facts, assess
+from .readmodel import ReadModel
+from .settings import IncidentsSettings
+from .writer import Batch
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+
+class StaleVersion(DomainError):
+    """The request's `version` is not the incident's current version."""
+
+
+class IncidentService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        pub: Publisher,
+        settings: IncidentsSettings,
+        *,
+        schema: str = "incidents",
+        clock: Clock = lambda: datetime.now(UTC),
+    ):
+        self.pool, self.pub, self.settings, self.clock = pool, pub, settings, clock
+        self.store = EventStore(pool, schema)
+        self.rm = ReadModel(schema)
+        self.outbox = Outbox(schema)
+        self.schema = schema
+
+    async def handle_detections(
+        self,
+        envs: Sequence[Envelope[Event]],
+        dead: Sequence[OutboxMessage] = (),
+        consumer: str = "incidents",
+    ) -> None:
+        """Decide a batch of detections in one transaction (inbox by detection id)."""
+        inbox = Inbox(self.schema, consumer)
+
+        async def attempt(conn: asyncpg.Connection) -> None:
+            fresh = await inbox.claim(conn, [e.id for e in envs])
+            batch = Batch(self.pub)
+            batch.add_messages(list(dead))
+            todo = [e for e in envs if e.id in fresh and isinstance(e.data, DetectionData)]
+            if todo:
+                await self._decide_all(conn, batch, todo)
+            await batch.commit(conn, self.store, self.rm, self.outbox)
+
+        await self._retrying(attempt)
+
+    async def record_external(
+        self,
+        items: Sequence[tuple[str, c.Command | None]],
+        dead: Sequence[OutboxMessage],
+        consumer: str,
+    ) -> None:
+        """Put other services' facts on incident timelines (inbox by event id)."""
+        inbox = Inbox(self.schema, consumer)
+
+        async def attempt(conn: asyncpg.Connection) -> None:
+            fresh = await inbox.claim(conn, [eid for eid, _ in items])
+            todo = [cmd for eid, cmd in items if eid in fresh and cmd is not None]
+            batch = Batch(self.pub)
+            batch.add_messages(list(dead))
+            known = await self.rm.get(conn, [cmd.incident_id for cmd in todo])
+            for cmd in todo:
+                state = batch.incidents.get(cmd.incident_id) or known.get(cmd.incident_id)
+                try:
+                    batch.incident(state, decide(cmd, state, self.clock()))
+                except (NotFound, DomainError) as exc:
+                    log.warning("%s from %s not recorded: %s", type(cmd).__name__, consumer, exc)
+            await batch.commit(conn, self.store, self.rm, self.outbox)
+
+        await self._retrying(attempt)
+
+    async def execute(self, cmd: c.Command, expected_version: int | None = None) -> Incident:
+        """Run one lifecycle command; a stale `expected_version` or a lost race with it is
+        StaleVersion; without it, a lost race is retried against the fresh state."""
+
+        async def attempt(conn: asyncpg.Connection) -> Incident:
+            state = (await self.rm.get(conn, [cmd.incident_id])).get(cmd.incident_id)
+            if state is None:
+                raise NotFound(f"incident {cmd.incident_id} does not exist")
+            if expected_version is not None and state.version != expected_version:
+                raise StaleVersion(
+                    f"incident {state.id} is at version {state.version}, not {expected_version}:"
+                    " reload it and retry"
+                )
+            events = decide(cmd, state, self.clock())
+            if not events:
+                return state
+            batch = Batch(self.pub)
+            new = batch.incident(state, events, {"by": getattr(cmd, "by", "system")})
+            await batch.commit(conn, self.store, self.rm, self.outbox)
+            assert new is not None
+            return new
+
+        if expected_version is None:
+            return await self._retrying(attempt)
+        try:
+            return await self._once(attempt)
+        except ConcurrencyError:
+            raise StaleVersion(
+                f"incident {cmd.incident_id} changed while your request ran (version "
+                f"{expected_version} is gone): reload it and retry"
+            ) from None
+
+    async def close_verified(self) -> int:
+        """Close resolved incidents whose verification period has passed; returns how many."""
+        period = self.settings.verification_period
+        due = await self.pool.fetch(
+            f"SELECT id FROM {self.schema}.incidents WHERE status = 'resolved' "
+            "AND resolved_at <= $1 ORDER BY resolved_at LIMIT 200",
+            self.clock() - period,
+        )
+        closed = 0
+        for row in due:
+            note = (
+                f"closed automatically: resolved and not reopened for the verification "
+                f"period ({period})"
+            )
+            cmd = c.Close(row["id"], "system", notes=note, reason="verification_period")
+            try:
+                await self.execute(cmd)
+                closed += 1
+            except DomainError as exc:  # reopened meanwhile: nothing to close
+                log.info("auto-close of %s skipped: %s", row["id"], exc)
+        return closed
+
+    async def _decide_all(
+        self, conn: asyncpg.Connection, batch: Batch, envs: Sequence[Envelope[Event]]
+    ) -> None:
+        keys = list(dict.fromkeys(e.data.key for e in envs if isinstance(e.data, DetectionData)))
+        key_states = await self.rm.keys(conn, keys)
+        active = await self.rm.active_by_key(conn, keys)
+        for env in envs:
+            assert isinstance(env.data, DetectionData)
+            det = _detection(env.id, env.data)
+            ks = batch.keys.get(det.key) or key_states.get(det.key) or KeyState(det.key)
+            inc = active.get(det.key)
+            if inc is not None:
+                inc = batch.incidents.get(inc.id, inc)
+            opened = await self._decide_one(conn, batch, env, det, ks, inc)
+            if opened is not None:
+                active[det.key] = opened
+
+    async def _decide_one(
+        self,
+        conn: asyncpg.Connection,
+        batch: Batch,
+        env: Envelope[Event],
+        det: Detection,
+        ks: KeyState,
+        inc: Incident | None,
+    ) -> Incident | None:
+        now, limits = self.clock(), self.settings.limits
+        new_id = None
+        if needs_new_id(ks, inc, det, now, limits):
+            new_id = int(await conn.fetchval(f"SELECT nextval('{self.schema}.incident_ids')"))
+        decided = decide_detection(ks, inc, det, now, limits, new_id)
+        meta: dict[str, Any] = {"detection_id": det.detection_id, "rule": decided.rule}
+        batch.decision(ks, decided, meta)
+        data = env.data
+        assert isinstance(data, DetectionData)
+        if decided.decision == "opened" and new_id is not None:
+            return batch.incident(
+                None,
+                decide(_open_cmd(new_id, data, decided.rule, env.id, self.settings), None, now),
+                meta,
+            )
+        if decided.decision == "deduplicated" and inc is not None:
+            cmd = c.RecordOccurrence(
+                inc.id, env.id, data.observed_at, decided.rule, dict(data.evidence)
+            )
+            return batch.incident(inc, decide(cmd, inc, now), meta)
+        if decided.decision == "recovered" and inc is not None:
+            return batch.incident(inc, decide(c.ObserveRecovery(inc.id, env.id), inc, now), meta)
+        if decided.decision == "suppressed":
+            batch.publish(
+                DetectionSuppressed(
+                    key=det.key,
+                    detection_id=env.id,
+                    at=now,
+                    observed_at=data.observed_at,
+                    rule=decided.rule,
+                    window_started_at=decided.window_started_at or now,
+                    opened_in_window=decided.opened_in_window or 0,
+                    limit=decided.limit or limits.max_per_window,
+                ),
+                key=det.key,
+            )
+        return None
+
+    async def _once(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await fn(conn)
+
+    async def _retrying(
+        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], attempts: int = 20
+    ) -> T:
+        """Run `fn` in a transaction, again from scratch when another writer won a stream."""
+        for attempt in range(attempts):
+            try:
+                return await self._once(fn)
+            except ConcurrencyError as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.debug("retrying after conflict on %s", exc.stream_id)
+                await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+        raise AssertionError("unreachable")
+
+
+def _detection(detection_id: str, d: DetectionData) -> Detection:
+    return Detection(
+        detection_id,
+        d.type_name,
+        d.kind,
+        d.key,
+        d.subject,
+        d.hint,
+        d.observed_at,
+        recovered=isinstance(d, SignalRecovered),
+    )
+
+
+def _open_cmd(
+    iid: int, d: DetectionData, rule: str, detection_id: str, settings: IncidentsSettings
+) -> c.OpenIncident:
+    a = assess(Facts(d.kind, d.key, d.subject, d.hint, d.evidence), settings.policy)
+    return c.OpenIncident(
+        incident_id=iid,
+        kind=d.kind,
+        key=d.key,
+        subject=d.subject,
+        severity=a.severity,
+        summary=a.summary,
+        details=dict(d.evidence),
+        playbooks=a.playbooks,
+        owner_team=a.owner_team,
+        detection_id=detection_id,
+        rule=rule,
+    )

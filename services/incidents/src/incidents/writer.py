@@ -1,0 +1,100 @@
+"""One write: events for several streams appended with optimistic concurrency, the read model
+projected and the outbox filled, all in the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from interventions_events import Event
+from interventions_events.incidents import DetectionDecided, IncidentEvent
+from interventions_eventstore import Append, EventStore, NewEvent, Outbox, OutboxMessage
+from interventions_platform.kafka import Publisher
+
+from .decisions import KeyState, evolve_key
+from .domain import Incident, evolve
+from .readmodel import ReadModel, incident_stream, key_stream
+
+
+@dataclass
+class _Stream:
+    expected: int
+    events: list[NewEvent] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    """Collects the effects of one transaction; `commit` writes them all at once."""
+
+    pub: Publisher
+    streams: dict[str, _Stream] = field(default_factory=dict)
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    keys: dict[str, KeyState] = field(default_factory=dict)
+    messages: list[OutboxMessage] = field(default_factory=list)
+
+    def incident(
+        self,
+        state: Incident | None,
+        events: list[IncidentEvent],
+        meta: dict[str, Any] | None = None,
+    ) -> Incident | None:
+        """Apply incident events on top of `state`; returns the new state."""
+        for event in events:
+            if state is None or state.id not in self.incidents:
+                self._stream(incident_stream(event.incident_id), state.version if state else 0)
+            state = evolve(state, event)
+            self.incidents[state.id] = state
+            published = event.model_copy(update={"incident": state.to_json()})
+            env = self.pub.envelope(published, subject=str(state.id))
+            self._record(incident_stream(state.id), event, env.id, meta)
+            self.messages.append(self.pub.message(env, key=str(state.id)))
+        return state
+
+    def decision(
+        self, state: KeyState, event: DetectionDecided, meta: dict[str, Any] | None = None
+    ) -> KeyState:
+        """Record a key decision (stored only, never published); returns the new key state."""
+        if state.key not in self.keys:
+            self._stream(key_stream(state.key), state.version)
+        new = evolve_key(state, event)
+        self.keys[state.key] = new
+        env = self.pub.envelope(event, subject=state.key)
+        self._record(key_stream(state.key), event, env.id, meta)
+        return new
+
+    def publish(self, event: Event, key: str) -> None:
+        """Publish an event that belongs to no stream (e.g. DetectionSuppressed)."""
+        self.messages.append(self.pub.message(self.pub.envelope(event, subject=key), key=key))
+
+    def add_messages(self, messages: list[OutboxMessage]) -> None:
+        self.messages.extend(messages)
+
+    async def commit(
+        self, conn: asyncpg.Connection, store: EventStore, rm: ReadModel, outbox: Outbox
+    ) -> None:
+        """Append (ConcurrencyError if any stream moved), project, queue for publishing."""
+        appends = [Append(sid, s.expected, s.events) for sid, s in self.streams.items() if s.events]
+        await store.append_many(appends, conn=conn)
+        if self.incidents:
+            await rm.save(conn, self.incidents.values())
+        if self.keys:
+            await rm.save_keys(conn, self.keys.values())
+        await outbox.add(conn, self.messages)
+
+    def _stream(self, stream_id: str, expected: int) -> None:
+        self.streams.setdefault(stream_id, _Stream(expected))
+
+    def _record(
+        self, stream_id: str, event: Event, event_id: str, meta: dict[str, Any] | None
+    ) -> None:
+        data = event.model_dump(mode="json", exclude={"incident"})
+        self.streams[stream_id].events.append(
+            NewEvent(
+                type=event.type_name,
+                data=data,
+                event_id=event_id,
+                schema_version=event.schema_version,
+                metadata=meta or {},
+            )
+        )

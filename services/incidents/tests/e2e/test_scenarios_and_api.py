@@ -1,0 +1,273 @@
+"""The guide's three scenarios and the API rules, against `python -m incidents` running as a
+real process with a real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from interventions_events import decode, topics
+
+
+async def by_key(shared_service: Any, key: str, n: int = 1) -> list[dict[str, Any]]:
+    async def check() -> list[dict[str, Any]] | None:
+        items = await shared_service.incidents(key=key)
+        return items if len(items) >= n else None
+
+    return list(await shared_service.wait_for(check))
+
+
+@pytest.fixture(scope="module")
+async def scenarios(shared_service: Any, kit: Any, kafka_bootstrap: str) -> dict[str, Any]:
+    p = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+    await p.start()
+    try:
+        envs = [
+            kit.envelope(kit.freshness()),
+            kit.envelope(kit.latency()),
+            kit.envelope(kit.canary()),
+        ]
+        await kit.publish(p, shared_service.prefix, envs, kit.by_key)
+    finally:
+        await p.stop()
+    keys = [
+        "INV_data_freshness_inbox",
+        "BUDGET_inbox.triage_latency_p95",
+        "PLANNER_REG_v1.2.3-canary",
+    ]
+    return {k: (await by_key(shared_service, k))[0] for k in keys}
+
+
+async def test_freshness_failure_opens_sev1_with_rerun_eval_and_rerun_dbt(
+    scenarios: dict[str, Any],
+) -> None:
+    inc = scenarios["INV_data_freshness_inbox"]
+    assert (inc["kind"], inc["severity"], inc["status"]) == ("invariant", "sev1", "open")
+    assert inc["playbooks"] == ["rerun_eval", "rerun_dbt"]
+    assert inc["summary"] == "Data freshness violation for inbox.triage"
+    assert (inc["details"]["invariant"]["threshold"], inc["details"]["invariant"]["actual"]) == (
+        300,
+        1800,
+    )
+    assert (inc["owner_team"], inc["occurrences"], inc["version"]) == ("data-platform", 1, 1)
+
+
+async def test_latency_budget_opens_sev2_with_clear_cache_and_the_guides_summary(
+    scenarios: dict[str, Any],
+) -> None:
+    inc = scenarios["BUDGET_inbox.triage_latency_p95"]
+    assert (inc["kind"], inc["severity"]) == ("budget", "sev2")
+    assert inc["summary"] == "P95 latency 1850ms exceeds budget 1000ms"
+    assert inc["playbooks"] == ["clear_cache"]
+    assert inc["details"]["violation"]["budget_type"] == "latency_p95"
+    assert inc["details"]["current_metrics"]["p95_latency_ms"] == 1850
+
+
+async def test_canary_regression_opens_sev1_with_rollback_only(scenarios: dict[str, Any]) -> None:
+    inc = scenarios["PLANNER_REG_v1.2.3-canary"]
+    assert (inc["kind"], inc["severity"], inc["owner_team"]) == ("planner", "sev1", "ml-platform")
+    assert inc["playbooks"] == ["rollback_planner"]
+    assert inc["summary"] == "Planner regression: v1.2.3-canary accuracy"
+    assert inc["details"]["regression"]["drop"] == 0.13
+
+
+async def test_incident_ids_are_distinct_integers(scenarios: dict[str, Any]) -> None:
+    ids = [inc["id"] for inc in scenarios.values()]
+    assert all(isinstance(i, int) for i in ids) and len(set(ids)) == 3
+
+
+async def test_opened_incidents_are_published_with_their_snapshot(
+    shared_service: Any,
+    scenarios: dict[str, Any],
+    kafka_bootstrap: str,
+) -> None:
+    consumer = AIOKafkaConsumer(
+        topics.full(topics.INCIDENTS, shared_service.prefix),
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        seen: dict[int, dict[str, Any]] = {}
+        while len(seen) < 3:
+            batch = await consumer.getmany(timeout_ms=2000)
+            assert batch, "no incident events published"
+            for records in batch.values():
+                for r in records:
+                    env = decode(r.value)
+                    if env.type == "IncidentOpened":
+                        assert r.key == str(env.data.incident_id).encode()  # type: ignore[attr-defined]
+                        seen[env.data.incident_id] = env.data.incident  # type: ignore[attr-defined]
+    finally:
+        await consumer.stop()
+    for inc in scenarios.values():
+        assert seen[inc["id"]]["key"] == inc["key"]
+        assert seen[inc["id"]]["status"] == "open"
+
+
+async def test_no_token_is_401(shared_service: Any, scenarios: dict[str, Any]) -> None:
+    async with shared_service.client(None) as c:
+        assert (await c.get("/api/incidents")).status_code == 401
+        r = await c.post(f"/api/incidents/{_id(scenarios)}/acknowledge", json={})
+        assert r.status_code == 401 and "bearer" in r.json()["detail"].lower()
+
+
+async def test_viewer_cannot_change_state(shared_service: Any, scenarios: dict[str, Any]) -> None:
+    async with shared_service.client("viewer") as c:
+        assert (await c.get(f"/api/incidents/{_id(scenarios)}")).status_code == 200
+        r = await c.post(f"/api/incidents/{_id(scenarios)}/acknowledge", json={})
+        assert r.status_code == 403 and "responder" in r.json()["detail"]
+
+
+async def test_acknowledged_by_someone_else_is_403(
+    shared_service: Any,
+    scenarios: dict[str, Any],
+    kit: Any,
+) -> None:
+    async with shared_service.client("ann") as c:
+        r = await c.post(
+            f"/api/incidents/{_id(scenarios)}/acknowledge",
+            json={"acknowledged_by": kit.names["bob"]},
+        )
+        assert r.status_code == 403 and "acknowledged_by" in r.json()["detail"]
+
+
+async def test_lifecycle_over_http_with_409s_that_say_what_is_allowed(
+    shared_service: Any,
+    scenarios: dict[str, Any],
+    kit: Any,
+) -> None:
+    iid = scenarios["PLANNER_REG_v1.2.3-canary"]["id"]
+    async with shared_service.client("ann") as c:
+        r = await c.post(f"/api/incidents/{iid}/close", json={})
+        assert r.status_code == 409
+        assert "allowed from open: acknowledge, mitigate, resolve" in r.json()["detail"]
+        r = await c.post(
+            f"/api/incidents/{iid}/acknowledge",
+            json={"acknowledged_by": kit.names["ann"], "notes": "Investigating"},
+        )
+        assert r.status_code == 200, r.text
+        ack = r.json()
+        assert (ack["status"], ack["acknowledged_by"], ack["version"]) == (
+            "acknowledged",
+            kit.names["ann"],
+            2,
+        )
+        again = await c.post(f"/api/incidents/{iid}/acknowledge", json={})
+        assert again.status_code == 200 and again.json()["version"] == 2  # a no-op
+        stale = await c.post(f"/api/incidents/{iid}/mitigate", json={"notes": "x", "version": 1})
+        assert stale.status_code == 409 and "version" in stale.json()["detail"]
+        r = await c.post(
+            f"/api/incidents/{iid}/severity", json={"severity": "sev2", "reason": "contained"}
+        )
+        assert r.json()["severity"] == "sev2"
+        assert (
+            await c.post(f"/api/incidents/{iid}/escalate", json={"reason": "no progress"})
+        ).status_code == 200
+        assert (await c.post(f"/api/incidents/{iid}/notes", json={"text": "hi"})).status_code == 200
+        r = await c.post(f"/api/incidents/{iid}/mitigate", json={"notes": "rolled back"})
+        assert r.json()["status"] == "mitigated"
+        r = await c.post(f"/api/incidents/{iid}/resolve", json={"resolution": "nonsense"})
+        assert r.status_code == 422
+        assert (await c.post("/api/incidents/999999/resolve", json={})).status_code == 404
+
+
+async def test_timeline_says_who_what_when_why(
+    shared_service: Any,
+    scenarios: dict[str, Any],
+    kit: Any,
+) -> None:
+    iid = scenarios["INV_data_freshness_inbox"]["id"]
+    async with shared_service.client("bob") as c:
+        await c.post(f"/api/incidents/{iid}/escalate", json={"reason": "SME needed"})
+        r = await c.get(f"/api/incidents/{iid}/events")
+    events = r.json()["events"]
+    assert [e["type"] for e in events] == ["IncidentOpened", "IncidentEscalated"]
+    assert events[0]["why"] == "open.no_active_incident" and events[0]["by"] == "system"
+    assert (events[1]["by"], events[1]["why"], events[1]["what"]) == (
+        kit.names["bob"],
+        "SME needed",
+        "escalated",
+    )
+    assert [e["version"] for e in events] == [1, 2]
+
+
+async def test_as_of_folds_only_events_recorded_up_to_that_instant(
+    shared_service: Any,
+    scenarios: dict[str, Any],
+) -> None:
+    iid = scenarios["BUDGET_inbox.triage_latency_p95"]["id"]
+    async with shared_service.client("ann") as c:
+        before = datetime.now(UTC)
+        await c.post(f"/api/incidents/{iid}/acknowledge", json={})
+        then = await c.get(f"/api/incidents/{iid}", params={"as_of": before.isoformat()})
+        now = await c.get(f"/api/incidents/{iid}")
+        gone = await c.get(
+            f"/api/incidents/{iid}", params={"as_of": (before - timedelta(days=1)).isoformat()}
+        )
+    assert (then.json()["status"], then.json()["version"]) == ("open", 1)
+    assert now.json()["status"] == "acknowledged"
+    assert gone.status_code == 404
+
+
+async def test_filters_and_cursor_pagination(
+    shared_service: Any,
+    scenarios: dict[str, Any],
+) -> None:
+    async with shared_service.client("viewer") as c:
+        sev1 = (
+            await c.get("/api/incidents", params={"severity": "sev1", "kind": "invariant"})
+        ).json()["items"]
+        assert [i["key"] for i in sev1] == ["INV_data_freshness_inbox"]
+        team = (await c.get("/api/incidents", params={"team": "ml-platform"})).json()["items"]
+        assert [i["kind"] for i in team] == ["planner"]
+        pages, cursor = [], None
+        while True:
+            params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+            body = (await c.get("/api/incidents", params=params)).json()
+            pages += [i["id"] for i in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        all_ids = [i["id"] for i in (await c.get("/api/incidents")).json()["items"]]
+        assert pages == all_ids and all_ids == sorted(all_ids, reverse=True)
+        bad = await c.get("/api/incidents", params={"status": "sleeping"})
+        assert bad.status_code == 422 and "status" in bad.json()["detail"]
+
+
+async def test_resolved_incident_closes_itself_after_the_verification_period(
+    shared_service: Any,
+    kit: Any,
+    kafka_bootstrap: str,
+) -> None:
+    p = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+    await p.start()
+    try:
+        await kit.publish(
+            p,
+            shared_service.prefix,
+            [kit.envelope(kit.latency("BUDGET_x_latency_p95"))],
+            kit.by_key,
+        )
+    finally:
+        await p.stop()
+    iid = (await by_key(shared_service, "BUDGET_x_latency_p95"))[0]["id"]
+    async with shared_service.client("ann") as c:
+        assert (await c.post(f"/api/incidents/{iid}/resolve", json={})).status_code == 200
+
+        async def closed() -> dict[str, Any] | None:
+            inc = (await c.get(f"/api/incidents/{iid}")).json()
+            return inc if inc["status"] == "closed" else None
+
+        await shared_service.wait_for(closed, timeout=15)
+        last = (await c.get(f"/api/incidents/{iid}/events")).json()["events"][-1]
+    assert last["type"] == "IncidentClosed" and last["by"] == "system"
+    assert last["data"]["reason"] == "verification_period" and "verification" in last["why"]
+
+
+def _id(scenarios: dict[str, Any]) -> int:
+    return int(scenarios["BUDGET_inbox.triage_latency_p95"]["id"])
