@@ -16,7 +16,9 @@ def mount(app: FastAPI) -> None:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/")
+    @router.get("/incidents/{incident_id:int}")
     async def index() -> FileResponse:
+        """The single page; the console's router reads the path (links from pages work)."""
         return FileResponse(ROOT / "index.html", media_type="text/html")
 
     app.include_router(router)

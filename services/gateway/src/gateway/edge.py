@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from fastapi import APIRouter, HTTPException, Request
-from interventions_platform.auth import Principal, TokenStore, hash_token
+from interventions_platform.auth import ROLES, Principal, TokenStore, hash_token
 from starlette.responses import Response
 
 from . import routes
@@ -70,6 +70,19 @@ async def authorize(request: Request, token: str, role: str) -> Principal:
 
 def build_router(proxy: Proxy, limiter: StreamLimiter) -> APIRouter:
     router = APIRouter()
+
+    @router.get("/api/me", tags=["auth"])
+    async def me(request: Request) -> dict[str, object]:
+        """Who the token belongs to and every role it grants (the console shows only what
+        the caller may do)."""
+        store: TokenStore = request.app.state.tokens
+        principal = await store.resolve(bearer(request, allow_query=False))
+        if principal is None:
+            raise HTTPException(
+                401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        granted = [r for r in ROLES if principal.has(r)]
+        return {"name": principal.name, "roles": sorted(principal.roles), "grants": granted}
 
     @router.api_route("/api/{rest:path}", methods=METHODS, include_in_schema=False)
     async def edge(request: Request, rest: str) -> Response:
