@@ -25,8 +25,9 @@ def make_dbt_project(root: Path, database_url: str) -> tuple[Path, Path]:
     (profiles / "profiles.yml").write_text(
         "playbooks_fixture:\n  target: test\n  outputs:\n    test:\n      type: postgres\n"
         f"      host: {url.hostname}\n      port: {url.port or 5432}\n"
-        f"      user: {url.username or 'postgres'}\n      password: \"{url.password or ''}\"\n"
-        f"      dbname: {url.path.lstrip('/')}\n      schema: {DBT_SCHEMA}\n      threads: 2\n")
+        f'      user: {url.username or "postgres"}\n      password: "{url.password or ""}"\n'
+        f"      dbname: {url.path.lstrip('/')}\n      schema: {DBT_SCHEMA}\n      threads: 2\n"
+    )
     return project, profiles
 
 

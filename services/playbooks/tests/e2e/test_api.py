@@ -21,8 +21,12 @@ DRY_RUNS: dict[str, dict[str, Any]] = {
     "rollback_planner": {"immediate": True},
     "adjust_canary_split": {"target_percent": 50},
 }
-PLANNER = {"agent": "inbox.triage", "version": "v1.2.3-canary", "baseline_version": "v1.2.2",
-           "canary_percent": 10}
+PLANNER = {
+    "agent": "inbox.triage",
+    "version": "v1.2.3-canary",
+    "baseline_version": "v1.2.2",
+    "canary_percent": 10,
+}
 
 
 def path(incident_id: int, what: str) -> str:
@@ -32,8 +36,10 @@ def path(incident_id: int, what: str) -> str:
 async def dbt_tables(stack: Stack) -> list[str]:
     conn = await asyncpg.connect(stack.database_url)
     try:
-        rows = await conn.fetch("SELECT table_name FROM information_schema.tables "
-                                "WHERE table_schema = $1 ORDER BY 1", DBT_SCHEMA)
+        rows = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
+            DBT_SCHEMA,
+        )
     finally:
         await conn.close()
     return [r["table_name"] for r in rows]
@@ -55,8 +61,9 @@ async def test_every_builtin_dry_run_only_reads_and_answers_the_pinned_shape(sta
     await stack.open_incident(101, details=PLANNER)
     before = len(stack.es.requests)
     for action, params in DRY_RUNS.items():
-        r = await stack.call("responder", "POST", path(101, "dry-run"),
-                             {"action_type": action, "params": params})
+        r = await stack.call(
+            "responder", "POST", path(101, "dry-run"), {"action_type": action, "params": params}
+        )
         assert r.status_code == 200, (action, r.text)
         body = r.json()
         assert body["status"] == "dry_run_success", (action, body)
@@ -65,15 +72,20 @@ async def test_every_builtin_dry_run_only_reads_and_answers_the_pinned_shape(sta
     seen = stack.es.requests[before:]
     assert seen and {r.method for r in seen} == {"GET"}
     assert await dbt_tables(stack) == []
-    commands = (await read_topic(stack.bootstrap, stack.prefix + "commands.eval")
-                + await read_topic(stack.bootstrap, stack.prefix + "commands.planner"))
+    commands = await read_topic(stack.bootstrap, stack.prefix + "commands.eval") + await read_topic(
+        stack.bootstrap, stack.prefix + "commands.planner"
+    )
     assert [env for _, env in commands if env.data.incident_id == 101] == []
 
 
 async def test_rerun_dbt_runs_the_project_and_the_models_table_exists(stack: Stack) -> None:
     await stack.open_incident(102, playbooks=("rerun_eval", "rerun_dbt"))
-    r = await stack.call("responder", "POST", path(102, "execute"),
-                         {"action_type": "rerun_dbt", "params": {"models": ["inbox_emails"]}})
+    r = await stack.call(
+        "responder",
+        "POST",
+        path(102, "execute"),
+        {"action_type": "rerun_dbt", "params": {"models": ["inbox_emails"]}},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "succeeded" and r.json()["suggested"] is True
     assert "inbox_emails" in await dbt_tables(stack)
@@ -83,32 +95,45 @@ async def test_search_actions_send_exactly_the_documented_requests(stack: Stack)
     await stack.open_incident(103)
     before = len(stack.es.requests)
     for action in ("clear_cache", "refresh_synonyms"):
-        r = await stack.call("responder", "POST", path(103, "execute"),
-                             {"action_type": action, "params": {"index_name": "knowledge"}})
+        r = await stack.call(
+            "responder",
+            "POST",
+            path(103, "execute"),
+            {"action_type": action, "params": {"index_name": "knowledge"}},
+        )
         assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
         assert r.json()["suggested"] is False
     assert [(r.method, r.path, r.query) for r in stack.es.requests[before:]] == [
         ("POST", "/knowledge/_cache/clear", {"query": "true", "request": "true"}),
-        ("POST", "/knowledge/_reload_search_analyzers", {})]
+        ("POST", "/knowledge/_reload_search_analyzers", {}),
+    ]
 
 
 async def test_eval_and_planner_actions_put_command_events_on_the_broker(stack: Stack) -> None:
     await stack.open_incident(104, details=PLANNER, playbooks=("rollback_planner",))
     for action in ("rerun_eval", "rollback_planner", "adjust_canary_split"):
         params = {"target_percent": 5} if action == "adjust_canary_split" else {}
-        r = await stack.call("responder", "POST", path(104, "execute"),
-                             {"action_type": action, "params": params})
+        r = await stack.call(
+            "responder", "POST", path(104, "execute"), {"action_type": action, "params": params}
+        )
         assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
     split_id = r.json()["execution_id"]
     undo = await stack.call("approver", "POST", f"/api/playbooks/executions/{split_id}/rollback")
     assert undo.status_code == 200 and undo.json()["status"] == "rolled_back", undo.text
     evals = await wait_for(stack, "commands.eval", 104, 1)
     assert evals[0].type == "EvalRerunRequested"
-    assert evals[0].data.model_dump() == {"agent": "inbox.triage", "task_id": None,
-                                          "incident_id": 104, "requested_by": "responder@example.com"}
+    assert evals[0].data.model_dump() == {
+        "agent": "inbox.triage",
+        "task_id": None,
+        "incident_id": 104,
+        "requested_by": "responder@example.com",
+    }
     planner = await wait_for(stack, "commands.planner", 104, 3)
-    assert [e.type for e in planner] == ["PlannerRollbackRequested", "CanarySplitChangeRequested",
-                                         "CanarySplitChangeRequested"]
+    assert [e.type for e in planner] == [
+        "PlannerRollbackRequested",
+        "CanarySplitChangeRequested",
+        "CanarySplitChangeRequested",
+    ]
     assert planner[0].data.from_version == "v1.2.3-canary"
     assert planner[0].data.to_version == "v1.2.2" and planner[0].data.immediate is False
     assert planner[2].data.target_percent == 10  # the undo restores the previous split
@@ -116,8 +141,11 @@ async def test_eval_and_planner_actions_put_command_events_on_the_broker(stack: 
 
 async def wait_for(stack: Stack, topic: str, incident_id: int, n: int) -> list[Any]:
     for _ in range(100):
-        found = [env for _, env in await read_topic(stack.bootstrap, stack.prefix + topic)
-                 if getattr(env.data, "incident_id", None) == incident_id]
+        found = [
+            env
+            for _, env in await read_topic(stack.bootstrap, stack.prefix + topic)
+            if getattr(env.data, "incident_id", None) == incident_id
+        ]
         if len(found) >= n:
             return found
         await asyncio.sleep(0.1)

@@ -14,8 +14,15 @@ from pydantic import ValidationError
 
 NOW = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
 REGISTRY = discover()
-BUILTINS = ("rerun_eval", "rerun_dbt", "refresh_dbt_dependencies", "clear_cache",
-            "refresh_synonyms", "rollback_planner", "adjust_canary_split")
+BUILTINS = (
+    "rerun_eval",
+    "rerun_dbt",
+    "refresh_dbt_dependencies",
+    "clear_cache",
+    "refresh_synonyms",
+    "rollback_planner",
+    "adjust_canary_split",
+)
 
 
 def parse(action: str, params: dict[str, Any]) -> Any:
@@ -37,18 +44,23 @@ def test_every_builtin_is_registered_with_a_params_schema() -> None:
         assert action.params_model.model_json_schema()["type"] == "object"
 
 
-@pytest.mark.parametrize(("action", "params", "expected"), [
-    ("rerun_dbt", {"models": ["a"]}, False),
-    ("rerun_dbt", {"models": ["a"], "full_refresh": True}, True),
-    ("rollback_planner", {"from_version": "v2"}, False),
-    ("rollback_planner", {"from_version": "v2", "immediate": True}, True),
-    ("adjust_canary_split", {"target_percent": 10}, False),
-    ("adjust_canary_split", {"target_percent": 10.5}, True),
-    ("refresh_synonyms", {"index_name": "kb"}, False),
-    ("refresh_synonyms", {"index_name": "kb", "reindex": True}, True),
-    ("clear_cache", {}, False),
-])
-def test_approval_rules_from_the_reference(action: str, params: dict[str, Any], expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("action", "params", "expected"),
+    [
+        ("rerun_dbt", {"models": ["a"]}, False),
+        ("rerun_dbt", {"models": ["a"], "full_refresh": True}, True),
+        ("rollback_planner", {"from_version": "v2"}, False),
+        ("rollback_planner", {"from_version": "v2", "immediate": True}, True),
+        ("adjust_canary_split", {"target_percent": 10}, False),
+        ("adjust_canary_split", {"target_percent": 10.5}, True),
+        ("refresh_synonyms", {"index_name": "kb"}, False),
+        ("refresh_synonyms", {"index_name": "kb", "reindex": True}, True),
+        ("clear_cache", {}, False),
+    ],
+)
+def test_approval_rules_from_the_reference(
+    action: str, params: dict[str, Any], expected: bool
+) -> None:
     assert needs_approval(action, params) is expected
 
 
@@ -58,20 +70,25 @@ def test_sev1_policy_adds_an_approval_reason_on_top_of_the_action_rule() -> None
     assert reasons[0] == "full_refresh" and "sev1" in reasons[1]
 
 
-@pytest.mark.parametrize(("action", "params"), [
-    ("rerun_dbt", {"models": ["--vars"]}),
-    ("rerun_dbt", {"models": ["a; rm -rf /"]}),
-    ("rerun_dbt", {"models": []}),
-    ("rerun_dbt", {"models": ["a"], "threads": 0}),
-    ("clear_cache", {"index_name": "../_all"}),
-    ("clear_cache", {"index_name": "emails/_doc"}),
-    ("clear_cache", {"cache_types": ["everything"]}),
-    ("refresh_synonyms", {"index_name": "http://evil"}),
-    ("clear_cache", {"url": "http://elsewhere:9200"}),
-    ("adjust_canary_split", {"target_percent": 101}),
-    ("rerun_eval", {"agent": "$(id)"}),
-])
-def test_params_reject_flags_paths_urls_and_shell_syntax(action: str, params: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("action", "params"),
+    [
+        ("rerun_dbt", {"models": ["--vars"]}),
+        ("rerun_dbt", {"models": ["a; rm -rf /"]}),
+        ("rerun_dbt", {"models": []}),
+        ("rerun_dbt", {"models": ["a"], "threads": 0}),
+        ("clear_cache", {"index_name": "../_all"}),
+        ("clear_cache", {"index_name": "emails/_doc"}),
+        ("clear_cache", {"cache_types": ["everything"]}),
+        ("refresh_synonyms", {"index_name": "http://evil"}),
+        ("clear_cache", {"url": "http://elsewhere:9200"}),
+        ("adjust_canary_split", {"target_percent": 101}),
+        ("rerun_eval", {"agent": "$(id)"}),
+    ],
+)
+def test_params_reject_flags_paths_urls_and_shell_syntax(
+    action: str, params: dict[str, Any]
+) -> None:
     with pytest.raises(ValidationError):
         parse(action, params)
 
@@ -82,7 +99,7 @@ def test_upstream_selects_with_a_plus_prefix() -> None:
 
 def test_rate_limit_refuses_at_the_limit_with_a_clear_message() -> None:
     domain.check_rate("clear_cache", 7, 1, 2, timedelta(hours=1))
-    with pytest.raises(RateLimited, match="already ran 2 time.*incident 7.*1 hour.*limit 2"):
+    with pytest.raises(RateLimited, match=r"already ran 2 time.*incident 7.*1 hour.*limit 2"):
         domain.check_rate("clear_cache", 7, 2, 2, timedelta(hours=1))
 
 
@@ -91,10 +108,15 @@ def test_breaker_opens_after_k_consecutive_failures_and_a_success_closes_it() ->
     b = b.after_failure("boom", 2)
     b.check()
     b = b.after_failure("boom again", 2)
-    with pytest.raises(CircuitOpen, match="disabled after 2 consecutive failures.*boom again.*reset"):
+    with pytest.raises(
+        CircuitOpen, match=r"disabled after 2 consecutive failures.*boom again.*reset"
+    ):
         b.check()
     assert not b.after_success().open
-    assert domain.Breaker("x").after_failure("e", 3).after_success().after_failure("e", 3).failures == 1
+    assert (
+        domain.Breaker("x").after_failure("e", 3).after_success().after_failure("e", 3).failures
+        == 1
+    )
 
 
 def test_pending_approval_is_usable_only_before_it_expires() -> None:
