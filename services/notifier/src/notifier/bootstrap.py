@@ -32,6 +32,8 @@ class _Vendors:
         self.client = httpx.AsyncClient(headers={"User-Agent": "interventions-notifier"})
 
     async def start(self) -> None:
+        # httpx logs every request URL at INFO, and a Slack webhook URL is a secret
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         s = self.settings
         if not s.pagerduty_enabled():
             log.warning(
