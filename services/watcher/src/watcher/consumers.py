@@ -12,7 +12,11 @@ from .handler import CONSUMER, SignalHandler
 
 def register(runtime: Runtime, handler: SignalHandler) -> None:
     names = [topics.full(t, runtime.prefix) for t in topics.SIGNAL_TOPICS]
+    options = {
+        **kafka.subscriber_options(CONSUMER),
+        **handler.settings.watcher.subscriber_overrides(),
+    }
 
-    @runtime.broker.subscriber(*names, **kafka.subscriber_options(CONSUMER))  # type: ignore[untyped-decorator]
+    @runtime.broker.subscriber(*names, **options)  # type: ignore[untyped-decorator]
     async def on_signals(msg: KafkaMessage) -> None:
         await handler.handle(kafka.records_of(msg))

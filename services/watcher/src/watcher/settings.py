@@ -79,11 +79,24 @@ class WatcherSettings(WatcherSection):
     model_config = ConfigDict(extra="forbid", frozen=True)
     canary: CanaryTolerances = CanaryTolerances()
     freshness: FreshnessSettings = FreshnessSettings()
+    # Kafka consumer-group session; shorter means faster failover and a faster first join
+    # (the embedded Tansu broker holds a new group's first join for about half of it).
+    session_timeout: Duration = Field(default=parse_duration("15s"))
+
+    def subscriber_overrides(self) -> dict[str, int]:
+        """Session and heartbeat settings for the FastStream subscriber."""
+        session_ms = int(self.session_timeout.total_seconds() * 1000)
+        return {
+            "session_timeout_ms": session_ms,
+            "heartbeat_interval_ms": max(session_ms // 5, 100),
+        }
 
     @model_validator(mode="after")
     def _positive_interval(self) -> WatcherSettings:
         if self.effective_interval() <= 0:
             raise ValueError("the sweep interval must be positive, e.g. interval: 15m")
+        if not 1 <= self.session_timeout.total_seconds() <= 300:
+            raise ValueError("session_timeout must be between 1s and 5m")
         return self
 
 

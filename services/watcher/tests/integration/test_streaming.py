@@ -11,9 +11,22 @@ from .conftest import Stack, cloudevent
 
 
 def eval_run(i: int, passed: bool = False) -> dict[str, Any]:
-    return {"run_id": f"run-{i}", "agent": "inbox.triage", "task_id": f"t-{i}",
-            "invariants": [{"id": f"inv_{i}", "name": "Check", "passed": passed,
-                            "priority": "high", "threshold": 1, "actual": 2, "unit": "x"}]}
+    return {
+        "run_id": f"run-{i}",
+        "agent": "inbox.triage",
+        "task_id": f"t-{i}",
+        "invariants": [
+            {
+                "id": f"inv_{i}",
+                "name": "Check",
+                "passed": passed,
+                "priority": "high",
+                "threshold": 1,
+                "actual": 2,
+                "unit": "x",
+            }
+        ],
+    }
 
 
 def budget(agent: str, **metrics: float) -> dict[str, Any]:
@@ -23,8 +36,10 @@ def budget(agent: str, **metrics: float) -> dict[str, Any]:
 async def test_poison_signal_among_1000_is_dead_lettered_and_999_are_processed(
     stack: Stack,
 ) -> None:
-    items = [(f"a{i}", cloudevent("EvalRunCompleted", eval_run(i), event_id=f"ev-{i}"))
-             for i in range(1000)]
+    items = [
+        (f"a{i}", cloudevent("EvalRunCompleted", eval_run(i), event_id=f"ev-{i}"))
+        for i in range(1000)
+    ]
     poison = b'{"specversion": "1.0", "id": "bad-1", "type": "EvalRunCompleted"'
     items[500] = ("a500", poison)
     await stack.send(topics.SIGNALS_EVAL, items)
@@ -46,14 +61,30 @@ async def test_poison_signal_among_1000_is_dead_lettered_and_999_are_processed(
 
 async def test_budget_breach_gate_breach_and_recovery_share_one_key(stack: Stack) -> None:
     key = "BUDGET_warehouse.health_quality"
-    gate = {"gate": "nightly", "agent": "warehouse.health", "passed": False,
-            "violations": [{"budget_type": "quality", "threshold": 90, "actual": 82,
-                            "severity": "critical", "message": "quality 82 below 90"}]}
-    await stack.send(topics.SIGNALS_BUDGET, [
-        ("warehouse.health", cloudevent("BudgetMetricsReported",
-                                        budget("warehouse.health", quality_score=82)))])
-    await stack.send(topics.SIGNALS_GATE, [
-        ("warehouse.health", cloudevent("GateEvaluated", gate))])
+    gate = {
+        "gate": "nightly",
+        "agent": "warehouse.health",
+        "passed": False,
+        "violations": [
+            {
+                "budget_type": "quality",
+                "threshold": 90,
+                "actual": 82,
+                "severity": "critical",
+                "message": "quality 82 below 90",
+            }
+        ],
+    }
+    await stack.send(
+        topics.SIGNALS_BUDGET,
+        [
+            (
+                "warehouse.health",
+                cloudevent("BudgetMetricsReported", budget("warehouse.health", quality_score=82)),
+            )
+        ],
+    )
+    await stack.send(topics.SIGNALS_GATE, [("warehouse.health", cloudevent("GateEvaluated", gate))])
     exceeded = lambda: stack.got.of("detections", "BudgetExceeded")  # noqa: E731
     await stack.got.wait(lambda: len(exceeded()) >= 2)
     assert {d.key for d in exceeded()} == {key.encode()}
@@ -61,9 +92,13 @@ async def test_budget_breach_gate_breach_and_recovery_share_one_key(stack: Stack
     assert {d.doc["data"]["hint"] for d in exceeded()} == {"critical"}
 
     healthy = budget("warehouse.health", quality_score=95)
-    await stack.send(topics.SIGNALS_BUDGET, [
-        ("warehouse.health", cloudevent("BudgetMetricsReported", healthy)),
-        ("warehouse.health", cloudevent("BudgetMetricsReported", healthy))])
+    await stack.send(
+        topics.SIGNALS_BUDGET,
+        [
+            ("warehouse.health", cloudevent("BudgetMetricsReported", healthy)),
+            ("warehouse.health", cloudevent("BudgetMetricsReported", healthy)),
+        ],
+    )
     recovered = lambda: stack.got.of("detections", "SignalRecovered")  # noqa: E731
     await stack.got.wait(lambda: len(recovered()) >= 1)
     marker = cloudevent("BudgetMetricsReported", budget("warehouse.health", quality_score=1))
@@ -75,16 +110,20 @@ async def test_budget_breach_gate_breach_and_recovery_share_one_key(stack: Stack
 
 
 async def test_redelivered_signal_yields_the_same_detection_id(stack: Stack) -> None:
-    event = cloudevent("BudgetMetricsReported", budget("inbox.triage", p95_latency_ms=1850),
-                       event_id="same-signal")
+    event = cloudevent(
+        "BudgetMetricsReported", budget("inbox.triage", p95_latency_ms=1850), event_id="same-signal"
+    )
     await stack.send(topics.SIGNALS_BUDGET, [("inbox.triage", event), ("inbox.triage", event)])
     exceeded = lambda: stack.got.of("detections", "BudgetExceeded")  # noqa: E731
     await stack.got.wait(lambda: len(exceeded()) >= 2)
     assert len({d.doc["id"] for d in exceeded()}) == 1
     d = exceeded()[0].doc
     assert d["data"]["evidence"]["violation"] == {
-        "budget_type": "latency_p95", "threshold": 1000.0, "actual": 1850.0,
-        "message": "P95 latency 1850ms exceeds budget 1000ms"}
+        "budget_type": "latency_p95",
+        "threshold": 1000.0,
+        "actual": 1850.0,
+        "message": "P95 latency 1850ms exceeds budget 1000ms",
+    }
 
 
 async def test_a_valid_event_of_the_wrong_type_on_a_signal_topic_is_dead_lettered(
