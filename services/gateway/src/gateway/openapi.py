@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import copy
 import logging
+import re
 from typing import Any
 
 import httpx
@@ -97,11 +98,13 @@ def merge(doc: Doc, service: str, upstream: Doc) -> None:
 
 
 def add_missing_pinned(doc: Doc, reachable: set[str]) -> None:
-    """A placeholder for each pinned path/method nobody described."""
+    """A placeholder for each pinned path/method nobody described (parameter names may
+    differ: `{id}` here, `{incident_id}` in a service)."""
+    described = {(m.lower(), _shape(p)) for p, item in doc["paths"].items() for m in item}
     for route in routes.PINNED:
-        item = doc["paths"].setdefault(route.path, {})
-        if route.method.lower() in item:
+        if (route.method.lower(), _shape(route.path)) in described:
             continue
+        item = doc["paths"].setdefault(route.path, {})
         state = "schema not fetched yet" if route.service not in reachable else "undocumented"
         params = (
             [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
@@ -120,6 +123,10 @@ def add_missing_pinned(doc: Doc, reachable: set[str]) -> None:
                 "403": {"description": "role missing"},
             },
         }
+
+
+def _shape(path: str) -> str:
+    return re.sub(r"\{[^}/]+\}", "{}", path)
 
 
 def secure(doc: Doc) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 from gateway import routes
@@ -16,6 +17,8 @@ async def test_openapi_lists_every_pinned_path_and_method(gateway: Gateway) -> N
         docs = await client.get("/docs")
     for route in routes.PINNED:
         assert route.method.lower() in doc["paths"].get(route.path, {}), route
+    shapes = [re.sub(r"\{[^}]+\}", "{}", p) for p in doc["paths"]]
+    assert len(shapes) == len(set(shapes)), "a path is listed twice under different names"
     for ops in ("/metrics", "/healthz", "/readyz"):
         assert ops in doc["paths"]
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
