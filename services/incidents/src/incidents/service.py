@@ -63,7 +63,8 @@ class IncidentService:
             fresh = await inbox.claim(conn, [e.id for e in envs])
             batch = Batch(self.pub)
             batch.add_messages(list(dead))
-            todo = [e for e in envs if e.id in fresh and isinstance(e.data, DetectionData)]
+            todo = [e for e in _first_of_each(envs) if e.id in fresh
+                    and isinstance(e.data, DetectionData)]
             if todo:
                 await self._decide_all(conn, batch, todo)
             await batch.commit(conn, self.store, self.rm, self.outbox)
@@ -81,7 +82,11 @@ class IncidentService:
 
         async def attempt(conn: asyncpg.Connection) -> None:
             fresh = await inbox.claim(conn, [eid for eid, _ in items])
-            todo = [cmd for eid, cmd in items if eid in fresh and cmd is not None]
+            todo = []
+            for eid, cmd in items:  # a redelivery can share a batch with the original
+                if eid in fresh and cmd is not None:
+                    fresh.discard(eid)
+                    todo.append(cmd)
             batch = Batch(self.pub)
             batch.add_messages(list(dead))
             known = await self.rm.get(conn, [cmd.incident_id for cmd in todo])
@@ -230,6 +235,17 @@ class IncidentService:
                 log.debug("retrying after conflict on %s", exc.stream_id)
                 await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
         raise AssertionError("unreachable")
+
+
+def _first_of_each(envs: Sequence[Envelope[Event]]) -> list[Envelope[Event]]:
+    """Each event id once, in order (a redelivery can share a batch with the original)."""
+    seen: set[str] = set()
+    out: list[Envelope[Event]] = []
+    for e in envs:
+        if e.id not in seen:
+            seen.add(e.id)
+            out.append(e)
+    return out
 
 
 def _detection(detection_id: str, d: DetectionData) -> Detection:
