@@ -58,7 +58,7 @@ def build_app() -> FastAPI:
     hook = SyncHook(runtime, cfg, store)
     if cfg.provider is not None:
         intake = Intake(lambda: runtime.db, runtime.schema, runtime.prefix, cfg, hook.wake)
-        consumers.register(runtime, intake)
+        consumers.register(runtime, intake, cfg.sync.subscriber_overrides())
     app = create_app(SERVICE, lifespan=runtime.lifespan(hook),
                      ready_checks={"db": runtime.db_ready, "kafka": runtime.kafka_ready})
     app.state.sync_store = store

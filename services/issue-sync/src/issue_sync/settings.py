@@ -25,6 +25,15 @@ class SyncSection(BaseModel):
     auth_retry: Duration = parse_duration("15m")
     request_timeout: Duration = parse_duration("15s")
     max_rate_limit_wait: Duration = parse_duration("1h")
+    # Kafka group session: shorter means faster failover and a faster first join (the
+    # embedded Tansu broker holds a new group's first join for about half of it).
+    session_timeout: Duration = parse_duration("15s")
+
+    def subscriber_overrides(self) -> dict[str, int]:
+        """Session and heartbeat settings for the FastStream subscriber."""
+        session_ms = max(int(self.session_timeout.total_seconds() * 1000), 1000)
+        return {"session_timeout_ms": session_ms,
+                "heartbeat_interval_ms": max(session_ms // 5, 100)}
 
 
 @dataclass(frozen=True, slots=True)

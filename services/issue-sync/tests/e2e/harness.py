@@ -41,6 +41,7 @@ def settings_yaml(path: Path, provider: str, severities: str = "[sev1, sev2, sev
     retry_initial: 200ms
     retry_max: 1s
     request_timeout: 3s
+    session_timeout: 2s
 """)
     return path
 

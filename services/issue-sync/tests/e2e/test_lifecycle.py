@@ -14,7 +14,14 @@ from interventions_testkit.standins.gitlab import GitLabStandIn
 from interventions_testkit.standins.jira import JiraStandIn, adf_problems
 
 from .harness import (
-    Bus, action_succeeded, eventually, lifecycle, opened, service, settings_yaml, sync_state,
+    Bus,
+    action_succeeded,
+    eventually,
+    lifecycle,
+    opened,
+    service,
+    settings_yaml,
+    sync_state,
 )
 
 EXPECTED = ["opened", "comment", "comment", "comment", "comment", "closed", "reopened",
