@@ -7,7 +7,7 @@ from typing import Any
 
 from interventions_events import topics
 
-from .conftest import Stack, cloudevent
+from .conftest import Got, Stack, cloudevent
 
 
 def eval_run(i: int, passed: bool = False) -> dict[str, Any]:
@@ -44,7 +44,9 @@ async def test_poison_signal_among_1000_is_dead_lettered_and_999_are_processed(
     items[500] = ("a500", poison)
     await stack.send(topics.SIGNALS_EVAL, items)
 
-    detections = lambda: stack.got.of("detections", "InvariantViolated")  # noqa: E731
+    def detections() -> list[Got]:
+        return stack.got.of("detections", "InvariantViolated")
+
     await stack.got.wait(lambda: len(detections()) >= 999 and len(stack.got.of(".dlq")) >= 1)
     (dead,) = stack.got.of(".dlq")
     assert dead.value == poison and dead.key == b"a500"
@@ -85,7 +87,10 @@ async def test_budget_breach_gate_breach_and_recovery_share_one_key(stack: Stack
         ],
     )
     await stack.send(topics.SIGNALS_GATE, [("warehouse.health", cloudevent("GateEvaluated", gate))])
-    exceeded = lambda: stack.got.of("detections", "BudgetExceeded")  # noqa: E731
+
+    def exceeded() -> list[Got]:
+        return stack.got.of("detections", "BudgetExceeded")
+
     await stack.got.wait(lambda: len(exceeded()) >= 2)
     assert {d.key for d in exceeded()} == {key.encode()}
     assert {d.doc["data"]["evidence"]["source"] for d in exceeded()} == {"watcher", "gate"}
@@ -99,7 +104,10 @@ async def test_budget_breach_gate_breach_and_recovery_share_one_key(stack: Stack
             ("warehouse.health", cloudevent("BudgetMetricsReported", healthy)),
         ],
     )
-    recovered = lambda: stack.got.of("detections", "SignalRecovered")  # noqa: E731
+
+    def recovered() -> list[Got]:
+        return stack.got.of("detections", "SignalRecovered")
+
     await stack.got.wait(lambda: len(recovered()) >= 1)
     marker = cloudevent("BudgetMetricsReported", budget("warehouse.health", quality_score=1))
     await stack.send(topics.SIGNALS_BUDGET, [("warehouse.health", marker)])
@@ -114,7 +122,10 @@ async def test_redelivered_signal_yields_the_same_detection_id(stack: Stack) -> 
         "BudgetMetricsReported", budget("inbox.triage", p95_latency_ms=1850), event_id="same-signal"
     )
     await stack.send(topics.SIGNALS_BUDGET, [("inbox.triage", event), ("inbox.triage", event)])
-    exceeded = lambda: stack.got.of("detections", "BudgetExceeded")  # noqa: E731
+
+    def exceeded() -> list[Got]:
+        return stack.got.of("detections", "BudgetExceeded")
+
     await stack.got.wait(lambda: len(exceeded()) >= 2)
     assert len({d.doc["id"] for d in exceeded()}) == 1
     d = exceeded()[0].doc

@@ -99,7 +99,7 @@ def budget(agent: str = "inbox.triage", **metrics: Any) -> list[Outcome]:
 def test_budget_metrics_against_the_agents_budget(
     case: str, metrics: dict[str, float], failing: dict[str, str], checked: set[str]
 ) -> None:
-    outcomes = budget(**metrics)
+    outcomes = budget("inbox.triage", **metrics)
     assert {o.key for o in outcomes} == checked
     got = failed(outcomes)
     assert {k: o.hint for k, o in got.items()} == {
@@ -112,7 +112,9 @@ def test_budget_metrics_against_the_agents_budget(
 
 
 def test_budget_evidence_matches_the_pinned_example() -> None:
-    got = failed(budget(**{**HEALTHY, "p95_latency_ms": 1850}))["BUDGET_inbox.triage_latency_p95"]
+    got = failed(budget("inbox.triage", **{**HEALTHY, "p95_latency_ms": 1850}))[
+        "BUDGET_inbox.triage_latency_p95"
+    ]
     assert got.evidence["violation"] == {
         "budget_type": "latency_p95",
         "threshold": 1000,
