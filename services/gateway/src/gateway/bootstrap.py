@@ -47,7 +47,7 @@ def build_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.merger = merger
     _readyz_with_upstreams(app, proxy, urls, cfg)
     _docs(app, merger)
-    app.include_router(ingest.build_router(runtime, cfg.max_batch_events))
+    app.include_router(ingest.build_router(runtime, cfg.max_batch_events, cfg.max_body_bytes))
     app.include_router(edge.build_router(proxy, edge.StreamLimiter(cfg.sse_connections_per_token)))
     console.mount(app)
     if cfg.cors_allow_origins:

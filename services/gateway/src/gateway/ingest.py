@@ -85,7 +85,19 @@ def kafka_key(env: Envelope[Event]) -> str:
     return str(getattr(data, "agent", ""))
 
 
-def build_router(runtime: Runtime, max_events: int) -> APIRouter:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 past `limit` even when no Content-Length was sent."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"request body over {limit} bytes: send smaller batches")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_router(runtime: Runtime, max_events: int, max_bytes: int) -> APIRouter:
     router = APIRouter(tags=["signals"])
 
     @router.post(
@@ -99,7 +111,7 @@ def build_router(runtime: Runtime, max_events: int) -> APIRouter:
     )
     async def ingest(request: Request, principal: Producer) -> JSONResponse:
         """Publish one CloudEvent or an array of them to their signals.* topics."""
-        good, bad = validate(parse_batch(await request.body(), max_events))
+        good, bad = validate(parse_batch(await read_body(request, max_bytes), max_events))
         messages: list[OutboxMessage] = [runtime.pub.message(e, kafka_key(e)) for e in good]
         try:
             if messages:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -138,6 +139,21 @@ async def test_a_body_over_the_size_limit_is_refused_with_413(gateway: Gateway) 
     async with producer_client(gateway) as client:
         resp = await client.post("/api/signals", json=big)
     assert resp.status_code == 413
+
+
+async def test_a_chunked_body_without_length_is_still_limited(gateway: Gateway) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"["
+        for _ in range(600):
+            yield orjson.dumps(eval_signal()) + b","
+        yield orjson.dumps(eval_signal()) + b"]"
+
+    async with producer_client(gateway) as client:
+        resp = await client.post(
+            "/api/signals", content=chunks(), headers={"content-type": "application/json"}
+        )
+    assert resp.status_code == 413
+    assert "smaller batches" in resp.json()["detail"]
 
 
 async def test_a_viewer_cannot_ingest(gateway: Gateway) -> None:
