@@ -149,14 +149,14 @@ def strategic_merge(base: Any, patch: Any) -> Any:
         return out
     if isinstance(base, list) and isinstance(patch, list) and _keyed(base + patch):
         key = next(k for k in MERGE_KEYS if all(k in item for item in base + patch))
-        out = copy.deepcopy(base)
+        items = copy.deepcopy(base)
         for item in patch:
-            idx = next((i for i, b in enumerate(out) if b[key] == item[key]), None)
+            idx = next((i for i, b in enumerate(items) if b[key] == item[key]), None)
             if idx is None:
-                out.append(copy.deepcopy(item))
+                items.append(copy.deepcopy(item))
             else:
-                out[idx] = strategic_merge(out[idx], item)
-        return out
+                items[idx] = strategic_merge(items[idx], item)
+        return items
     return copy.deepcopy(patch)
 
 

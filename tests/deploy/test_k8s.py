@@ -34,7 +34,7 @@ def container(deployment: Doc) -> Doc:
 def port_number(c: Doc, port: int | str) -> int:
     if isinstance(port, int):
         return port
-    return next(p["containerPort"] for p in c["ports"] if p["name"] == port)
+    return int(next(p["containerPort"] for p in c["ports"] if p["name"] == port))
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -222,3 +222,19 @@ def test_overlays_put_everything_in_their_namespace(
     for d in rendered[tree]:
         if d["kind"] != "Namespace":
             assert d["metadata"]["namespace"] == namespace, d["metadata"]["name"]
+
+
+@pytest.mark.parametrize("tree", ALL)
+def test_every_service_waits_for_the_topics_with_its_own_image(
+    tree: str, rendered: Rendered
+) -> None:
+    maps = of_kind(rendered[tree], "ConfigMap")
+    script = (ROOT / "deploy" / "k8s" / "base" / "wait_for_topics.py").read_text()
+    for name, d in of_kind(rendered[tree], "Deployment").items():
+        spec = d["spec"]["template"]["spec"]
+        (init,) = spec["initContainers"]
+        assert init["image"] == container(d)["image"], name
+        assert init["command"] == ["python", "/opt/interventions/wait_for_topics.py"], name
+        vol = next(v for v in spec["volumes"] if v["name"] == "scripts")
+        assert maps[vol["configMap"]["name"]]["data"] == {"wait_for_topics.py": script}
+        assert init["envFrom"][0]["configMapRef"]["name"] in maps
