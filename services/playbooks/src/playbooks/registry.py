@@ -113,6 +113,10 @@ class AbstractAction(ABC, Generic[P]):
         raise ActionError(f"{self.name} cannot be rolled back")
 
 
+class RegistryError(RuntimeError):
+    """A custom action could not be loaded or clashes with another."""
+
+
 _DECORATED: dict[str, type[AbstractAction[Any]]] = {}
 
 
@@ -122,12 +126,13 @@ def register_action(cls: type[AbstractAction[Any]]) -> type[AbstractAction[Any]]
         raise TypeError(f"{cls.__name__} needs a class attribute `name`")
     if not hasattr(cls, "params_model"):
         cls.params_model = NoParams
+    known = _DECORATED.get(cls.name)
+    if known is not None and known.__qualname__ != cls.__qualname__:
+        raise RegistryError(
+            f"action name {cls.name!r} is taken by {known.__module__}.{known.__qualname__}"
+        )
     _DECORATED[cls.name] = cls
     return cls
-
-
-class RegistryError(RuntimeError):
-    """A custom action could not be loaded or clashes with another."""
 
 
 class Registry:

@@ -154,7 +154,7 @@ def install_custom_package(target: Path) -> None:
         subprocess.run(argv, check=True, capture_output=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def es_module() -> Iterator[ElasticsearchStandIn]:
     standin = ElasticsearchStandIn(indices={n: IndexState() for n in INDICES}).start()
     try:
@@ -185,7 +185,7 @@ def settings_yaml(tokens: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def stack(
     kafka_bootstrap: str,
     pg_admin_dsn: str,

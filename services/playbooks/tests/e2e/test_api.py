@@ -69,6 +69,9 @@ async def test_every_builtin_dry_run_only_reads_and_answers_the_pinned_shape(sta
         assert body["status"] == "dry_run_success", (action, body)
         assert body["estimated_duration"] and body["estimated_cost"].startswith("$")
         assert body["changes"] and all(isinstance(c, str) for c in body["changes"])
+        if action == "rerun_dbt":  # 2 models (with upstream): 2 min and $0.05 each
+            assert body["estimated_duration"] == "4 minutes" and body["estimated_cost"] == "$0.10"
+            assert body["changes"][0] == "Will re-run 2 dbt models: inbox_emails, triage_results"
     seen = stack.es.requests[before:]
     assert seen and {r.method for r in seen} == {"GET"}
     assert await dbt_tables(stack) == []

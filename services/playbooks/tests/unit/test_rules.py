@@ -147,3 +147,18 @@ def test_dbt_estimates_follow_the_reference() -> None:
     assert domain.human_duration(600) == "10 minutes"
     assert domain.human_duration(60) == "1 minute"
     assert domain.money(0.1) == "$0.10"
+
+
+def test_a_custom_action_cannot_take_a_builtin_name() -> None:
+    from playbooks import AbstractAction, NoParams, register_action
+    from playbooks.registry import RegistryError
+
+    class Impostor(AbstractAction[NoParams]):
+        name = "rerun_dbt"
+
+        async def dry_run(self, params: NoParams, ctx: Any) -> Any: ...
+
+        async def execute(self, params: NoParams, ctx: Any) -> Any: ...
+
+    with pytest.raises(RegistryError, match="'rerun_dbt' is taken"):
+        register_action(Impostor)

@@ -21,7 +21,7 @@ class ElasticsearchClient:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        if self.cfg.api_key is not None:
+        if self.cfg.api_key is not None and self.cfg.api_key.get_secret_value():
             headers["Authorization"] = f"ApiKey {self.cfg.api_key.get_secret_value()}"
         return headers
 
