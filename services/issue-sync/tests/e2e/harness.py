@@ -30,7 +30,8 @@ PROVIDER_BLOCK = {
 }
 
 
-def settings_yaml(path: Path, provider: str, severities: str = "[sev1, sev2, sev3, sev4]") -> Path:
+def settings_yaml(path: Path, provider: str, severities: str = "[sev1, sev2, sev3, sev4]",
+                  auth_retry: str = "15m") -> Path:
     path.write_text(f"""interventions:
   enabled: true
   issue_provider:
@@ -42,6 +43,7 @@ def settings_yaml(path: Path, provider: str, severities: str = "[sev1, sev2, sev
     retry_max: 1s
     request_timeout: 3s
     session_timeout: 2s
+    auth_retry: {auth_retry}
 """)
     return path
 

@@ -226,6 +226,7 @@ class GitHubStandIn(StandIn):
         self.token, self.owner, self.repo = token, owner, repo
         self.scopes, self.can_push = scopes, can_push
         self.issues: dict[int, GitHubIssue] = {}
+        self.created = 0
         base = rf"/repos/{re.escape(owner)}/{re.escape(repo)}"
         self.route("GET", base, self._repo)
         self.route("POST", base + "/issues", self._create)
@@ -263,7 +264,8 @@ class GitHubStandIn(StandIn):
             self.violation(problem or "labels must be strings")
             return 422, {"message": "Validation Failed", "errors": [problem]}
         with self.lock:
-            number = len(self.issues) + 1
+            self.created += 1
+            number = self.created  # numbers are never reused, even after a deletion
             self.issues[number] = GitHubIssue(number, body["title"], body.get("body") or "",
                                               list(body.get("labels", [])), history=["opened"])
         return 201, self._doc(self.issues[number])

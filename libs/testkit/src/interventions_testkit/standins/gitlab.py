@@ -39,6 +39,7 @@ class GitLabStandIn(StandIn):
         self.token, self.project_id, self.path = token, project_id, path
         self.access_level = access_level
         self.issues: dict[int, GitLabIssue] = {}
+        self.created = 0
         base = r"/api/v4/projects/([^/]+)"
         self.route("GET", base, self._project)
         self.route("POST", base + "/issues", self._create)
@@ -75,7 +76,8 @@ class GitLabStandIn(StandIn):
         labels = body.get("labels") or []
         labels = [x for x in labels.split(",") if x] if isinstance(labels, str) else labels
         with self.lock:
-            iid = len(self.issues) + 1
+            self.created += 1
+            iid = self.created
             self.issues[iid] = GitLabIssue(iid, body["title"], body.get("description") or "",
                                            labels, history=["opened"])
         return 201, self._doc(self.issues[iid])

@@ -125,6 +125,7 @@ class JiraStandIn(StandIn):
         self.email, self.api_token, self.project_key = email, api_token, project_key
         self.granted = set(permissions)
         self.issues: dict[str, JiraIssue] = {}
+        self.created = 0
         k = r"/rest/api/3/issue/([A-Z][A-Z0-9]*-\d+)"
         self.route("POST", "/rest/api/3/issue", self._create)
         self.route("GET", k, self._get)
@@ -155,10 +156,11 @@ class JiraStandIn(StandIn):
         if problem:
             return self._bad(problem[1], problem[0])
         with self.lock:
-            key = f"{self.project_key}-{len(self.issues) + 1}"
+            self.created += 1
+            key = f"{self.project_key}-{self.created}"
             self.issues[key] = JiraIssue(key, fields["summary"], fields["description"],
                                          list(fields.get("labels", [])), history=["opened"])
-        return 201, {"id": str(10000 + len(self.issues)), "key": key,
+        return 201, {"id": str(10000 + self.created), "key": key,
                      "self": f"{self.url}/rest/api/3/issue/{key}"}
 
     def _fields_problem(self, f: dict[str, Any]) -> tuple[str, str] | None:
