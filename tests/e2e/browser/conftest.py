@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,8 +17,6 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +33,3 @@ async def browser() -> AsyncIterator[object]:
             yield b
         finally:
             await b.close()
-
-
-SignIn = Callable[[str], Awaitable[object]]

@@ -6,7 +6,6 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -61,6 +60,7 @@ async def test_a_signal_on_kafka_appears_on_an_open_board_within_2_seconds(
     await expect(row).to_be_visible(timeout=5_000)
     elapsed = time.monotonic() - started
     assert elapsed < 2.0, f"the incident took {elapsed:.2f}s to reach the board"
+    print(f"signal on Kafka -> row on the board: {elapsed:.2f}s")
     await expect(row.locator(".badge")).to_have_text("sev1")
     assert await page.evaluate("window.__notifications.length") >= 1  # sev1: a notification
     ARTIFACTS.mkdir(exist_ok=True)
@@ -183,33 +183,3 @@ async def first_command(stack: Stack, incident_id: int) -> dict[str, Any]:
     finally:
         await consumer.stop()
     raise AssertionError("unreachable")
-
-
-async def test_the_gateway_readyz_sees_every_service(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.url) as client:
-        body = (await client.get("/readyz")).json()
-    for name in ("incidents", "watcher", "playbooks", "notifier"):
-        assert body["upstreams"][name]["ready"] is True, body
-
-
-async def test_openapi_lists_every_pinned_path_from_the_real_services(stack: Stack) -> None:
-    import re
-
-    from gateway import routes
-
-    shape = re.compile(r"\{[^}]+\}")
-    async with httpx.AsyncClient(base_url=stack.url) as client, asyncio.timeout(20):
-        while True:
-            doc = (await client.get("/openapi.json")).json()
-            described = {
-                (m, shape.sub("{}", p)): op
-                for p, item in doc["paths"].items()
-                for m, op in item.items()
-            }
-            if all(
-                "schema not fetched" not in op.get("description", "") for op in described.values()
-            ):
-                break
-            await asyncio.sleep(0.5)
-    for route in routes.PINNED:
-        assert (route.method.lower(), shape.sub("{}", route.path)) in described, route
