@@ -7,6 +7,7 @@ missing metric, an agent without a budget, too few canary samples) yields no out
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -67,6 +68,18 @@ BUDGET_TYPE_BY_NAME: Final = {b.name: b for b in BUDGET_TYPES}
 FRESHNESS_PREFIX: Final = "data_freshness_"
 
 
+class _EveryKey:
+    """Watch every key (the default: report every pass)."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+# Passes only matter for keys that are failing; callers pass the failing keys as `watch` so
+# that the common, passing case builds nothing.
+EVERY_KEY: Final[Container[str]] = _EveryKey()
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The result of one check for one incident key."""
@@ -101,8 +114,15 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def check_eval(sig: EvalRunCompleted) -> list[Outcome]:
+def check_eval(sig: EvalRunCompleted, watch: Container[str] = EVERY_KEY) -> list[Outcome]:
     """Each invariant passes or fails its key; any eval run also proves the agent's data fresh."""
+    outcomes = [
+        _invariant(sig, inv)
+        for inv in sig.invariants
+        if not inv.passed or invariant_key(inv.id) in watch
+    ]
+    if freshness_key(sig.agent) not in watch:
+        return outcomes
     fresh = Outcome(
         freshness_key(sig.agent),
         False,
@@ -114,7 +134,7 @@ def check_eval(sig: EvalRunCompleted) -> list[Outcome]:
             "agent": sig.agent,
         },
     )
-    return [fresh, *(_invariant(sig, inv) for inv in sig.invariants)]
+    return [fresh, *outcomes]
 
 
 def _invariant(sig: EvalRunCompleted, inv: InvariantResult) -> Outcome:
@@ -143,20 +163,28 @@ def _invariant(sig: EvalRunCompleted, inv: InvariantResult) -> Outcome:
     )
 
 
-def check_budget(sig: BudgetMetricsReported, budget: Budget | None) -> list[Outcome]:
+def check_budget(
+    sig: BudgetMetricsReported, budget: Budget | None, watch: Container[str] = EVERY_KEY
+) -> list[Outcome]:
     """Every metric against the agent's budget; no budget or no metric means no outcome."""
     if budget is None:
         return []
-    metrics = sig.metrics.model_dump(exclude_none=True)
-    outcomes = []
+    settled = []
     for bt in BUDGET_TYPES:
         limit: float | None = getattr(budget, bt.limit)
-        actual = metrics.get(bt.metric)
+        actual: float | None = getattr(sig.metrics, bt.metric)
         if limit is None or actual is None:
             continue
         failed = actual < limit if bt.minimum else actual > limit
-        outcomes.append(_budget_outcome(sig.agent, bt, limit, actual, failed, "watcher", metrics))
-    return outcomes
+        if failed or budget_key(sig.agent, bt.name) in watch:
+            settled.append((bt, limit, actual, failed))
+    if not settled:
+        return []
+    metrics = sig.metrics.model_dump(exclude_none=True) if any(s[3] for s in settled) else {}
+    return [
+        _budget_outcome(sig.agent, bt, limit, actual, failed, "watcher", metrics)
+        for bt, limit, actual, failed in settled
+    ]
 
 
 def _budget_outcome(
@@ -170,41 +198,25 @@ def _budget_outcome(
     message: str | None = None,
     hint: str | None = None,
 ) -> Outcome:
-    violation = {
-        "budget_type": bt.name,
-        "threshold": limit,
-        "actual": actual,
-        "message": message if message is not None else _message(bt, limit, actual),
-    }
-    evidence = {
-        "violation" if failed else "passed": violation,
-        "agent": agent,
-        "source": source,
-        "current_metrics": metrics,
-    }
-    return Outcome(
-        budget_key(agent, bt.name),
-        failed,
-        "budget",
-        agent,
-        BudgetExceeded,
-        hint=hint or bt.severity,
-        evidence=evidence,
-    )
+    check: dict[str, Any] = {"budget_type": bt.name, "threshold": limit, "actual": actual}
+    evidence: dict[str, Any] = {"agent": agent, "source": source}
+    if failed:  # passes are the common case: no message, no metrics copy
+        check["message"] = message if message is not None else _message(bt, limit, actual)
+        evidence = {"violation": check, **evidence, "current_metrics": metrics}
+    else:
+        evidence["passed"] = check
+    key = budget_key(agent, bt.name)
+    return Outcome(key, failed, "budget", agent, BudgetExceeded, hint or bt.severity, evidence)
 
 
 def _message(bt: BudgetType, limit: float | None, actual: float | None) -> str:
     if limit is None or actual is None:
         return f"{bt.label} outside budget"
-    verb = (
-        ("below" if actual < limit else "meets")
-        if bt.minimum
-        else ("exceeds" if actual > limit else "within")
-    )
+    verb = "below" if bt.minimum else "exceeds"
     return f"{bt.label} {_num(actual)}{bt.unit} {verb} budget {_num(limit)}{bt.unit}"
 
 
-def check_gate(sig: GateEvaluated) -> list[Outcome]:
+def check_gate(sig: GateEvaluated, watch: Container[str] = EVERY_KEY) -> list[Outcome]:
     """A failed gate's violations fail their budget keys (the same keys as the watcher's own
     budget check); every standard budget type the gate did not flag passes."""
     flagged = {v.budget_type for v in sig.violations}
@@ -229,23 +241,14 @@ def check_gate(sig: GateEvaluated) -> list[Outcome]:
                 )
             )
     for bt in BUDGET_TYPES:
-        if bt.name not in flagged:
-            outcomes.append(
-                _budget_outcome(
-                    sig.agent,
-                    bt,
-                    None,
-                    None,
-                    False,
-                    "gate",
-                    {},
-                    message=f"gate {sig.gate} passed {bt.name}",
-                )
-            )
+        if bt.name not in flagged and budget_key(sig.agent, bt.name) in watch:
+            outcomes.append(_budget_outcome(sig.agent, bt, None, None, False, "gate", {}))
     return outcomes
 
 
-def check_canary(sig: CanaryMetricsReported, tol: CanaryTolerances) -> list[Outcome]:
+def check_canary(
+    sig: CanaryMetricsReported, tol: CanaryTolerances, watch: Container[str] = EVERY_KEY
+) -> list[Outcome]:
     """Canary against baseline, per metric; fewer than min_samples settles nothing."""
     if sig.samples < tol.min_samples:
         return []
@@ -256,7 +259,7 @@ def check_canary(sig: CanaryMetricsReported, tol: CanaryTolerances) -> list[Outc
             regressions.append(_regression(sig, metric, drop))
     if regressions:
         return regressions
-    if not compared:
+    if not compared or planner_key(sig.version) not in watch:
         return []
     evidence = {"passed": {"samples": sig.samples}, **_canary_context(sig)}
     return [

@@ -4,7 +4,7 @@ failing-state rows to read and write. No I/O, no clock (`now` is a parameter).""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -22,6 +22,12 @@ from . import checks
 from .checks import Outcome
 from .settings import FreshnessSettings, Settings
 
+SIGNAL_TYPES: Final = (
+    EvalRunCompleted,
+    BudgetMetricsReported,
+    GateEvaluated,
+    CanaryMetricsReported,
+)
 # Detection ids are uuid5 in this namespace: a redelivered signal yields the same ids, so the
 # incident service's inbox drops the repeats.
 ID_NAMESPACE: Final = uuid.UUID("6f1d8a52-4b0e-4c52-9a55-0e6c3f1e7a01")
@@ -53,17 +59,66 @@ class StatePlan:
     final_pass: list[str] = field(default_factory=list)  # cleared; not in first_pass
 
 
-def evaluate(signal: Event, settings: Settings) -> list[Outcome]:
-    """Route one signal to its check."""
+def evaluate(
+    signal: Event, settings: Settings, watch: Container[str] = checks.EVERY_KEY
+) -> list[Outcome]:
+    """Route one signal to its check; passes are reported only for keys in `watch`."""
     if isinstance(signal, BudgetMetricsReported):
-        return checks.check_budget(signal, settings.budgets.get(signal.agent))
+        return checks.check_budget(signal, settings.budgets.get(signal.agent), watch)
     if isinstance(signal, EvalRunCompleted):
-        return checks.check_eval(signal)
+        return checks.check_eval(signal, watch)
     if isinstance(signal, GateEvaluated):
-        return checks.check_gate(signal)
+        return checks.check_gate(signal, watch)
     if isinstance(signal, CanaryMetricsReported):
-        return checks.check_canary(signal, settings.canary)
+        return checks.check_canary(signal, settings.canary, watch)
     return []
+
+
+def subject_of(signal: Event) -> str:
+    """The agent (or planner version) a signal is about: the subject of its keys."""
+    if isinstance(signal, CanaryMetricsReported):
+        return signal.version
+    return str(getattr(signal, "agent", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSeen:
+    """An agent's newest signal (and newest eval, if any) in one batch."""
+
+    agent: str
+    last_eval_at: datetime | None
+    last_signal_at: datetime
+
+
+def judge(
+    signals: Iterable[tuple[str, datetime, Event]],
+    settings: Settings,
+    failing: set[str],
+    now: datetime,
+) -> tuple[list[Finding], list[AgentSeen]]:
+    """A batch's findings in signal order, and each agent's newest signal and eval. Passes are
+    kept only for keys failing before or earlier in the batch (the rest change nothing)."""
+    watch = set(failing)
+    findings: list[Finding] = []
+    clocks: dict[str, AgentSeen] = {}
+    for event_id, time, signal in signals:
+        at = min(time, now)  # a producer's clock ahead of ours must not hide silence
+        for o in evaluate(signal, settings, watch):
+            findings.append(Finding(o, event_id, at))
+            if o.failed:
+                watch.add(o.key)
+        if not isinstance(signal, CanaryMetricsReported):
+            _tick(clocks, subject_of(signal), at, isinstance(signal, EvalRunCompleted))
+    return findings, list(clocks.values())
+
+
+def _tick(clocks: dict[str, AgentSeen], agent: str, at: datetime, is_eval: bool) -> None:
+    prev = clocks.get(agent)
+    last_eval = prev.last_eval_at if prev else None
+    if is_eval and (last_eval is None or at > last_eval):
+        last_eval = at
+    last_signal = max(prev.last_signal_at, at) if prev else at
+    clocks[agent] = AgentSeen(agent, last_eval, last_signal)
 
 
 def detection_id(source_id: str, key: str, type_name: str, part: str = "") -> str:

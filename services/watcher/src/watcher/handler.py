@@ -6,28 +6,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime
 
 from interventions_events import Envelope, Event, utcnow
-from interventions_events.signals import (
-    BudgetMetricsReported,
-    CanaryMetricsReported,
-    EvalRunCompleted,
-    GateEvaluated,
-)
 from interventions_eventstore import OutboxMessage
 from interventions_platform import kafka, metrics
 from interventions_platform.runtime import Runtime
 
 from . import domain
-from .domain import Detection, Finding
+from .domain import Detection
 from .metrics import DETECTIONS
-from .service import AgentSeen, WatcherStore
+from .service import WatcherStore
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 CONSUMER = "watcher"
-SIGNAL_TYPES = (EvalRunCompleted, BudgetMetricsReported, GateEvaluated, CanaryMetricsReported)
 
 
 class SignalHandler:
@@ -47,8 +39,12 @@ class SignalHandler:
     async def handle(self, records: Sequence[kafka.Record]) -> list[Detection]:
         started = time.perf_counter()
         good, bad = kafka.decode_records(records)
-        findings, seen, wrong = self.judge(good, utcnow())
+        signals, wrong = self.split(good)
         bad.extend(wrong)
+        failing = await self.store.failing_keys({domain.subject_of(e.data) for e in signals})
+        findings, seen = domain.judge(
+            [(e.id, e.time, e.data) for e in signals], self.settings, failing, utcnow()
+        )
         dead = [kafka.dead_letter_message(b, CONSUMER, self.runtime.prefix) for b in bad]
         for b in bad:
             log.warning(
@@ -70,30 +66,19 @@ class SignalHandler:
         self._count(records, detections, len(bad), time.perf_counter() - started)
         return detections
 
-    def judge(
-        self, good: Sequence[tuple[kafka.Record, Envelope[Event]]], now: datetime
-    ) -> tuple[list[Finding], list[AgentSeen], list[kafka.Bad]]:
-        """Pure part of a batch: findings in order, per-agent clocks, and misrouted events."""
-        findings: list[Finding] = []
-        clocks: dict[str, tuple[datetime | None, datetime]] = {}
+    def split(
+        self, good: Sequence[tuple[kafka.Record, Envelope[Event]]]
+    ) -> tuple[list[Envelope[Event]], list[kafka.Bad]]:
+        """Signals, and valid events of other types that do not belong on a signal topic."""
+        signals: list[Envelope[Event]] = []
         wrong: list[kafka.Bad] = []
         for rec, env in good:
-            signal = env.data
-            if not isinstance(signal, SIGNAL_TYPES):
-                wrong.append(
-                    kafka.Bad(
-                        rec,
-                        f"{env.type} is not a signal; {rec.topic} carries "
-                        "only the pinned signal types",
-                    )
-                )
-                continue
-            at = min(env.time, now)
-            findings.extend(Finding(o, env.id, at) for o in domain.evaluate(signal, self.settings))
-            if not isinstance(signal, CanaryMetricsReported):
-                _tick(clocks, signal.agent, at, isinstance(signal, EvalRunCompleted))
-        seen = [AgentSeen(a, e, s) for a, (e, s) in clocks.items()]
-        return findings, seen, wrong
+            if isinstance(env.data, domain.SIGNAL_TYPES):
+                signals.append(env)
+            else:
+                reason = f"{env.type} is not a signal; {rec.topic} carries only the pinned signals"
+                wrong.append(kafka.Bad(rec, reason))
+        return signals, wrong
 
     def messages(self, detections: Sequence[Detection]) -> list[OutboxMessage]:
         pub = self.runtime.pub
@@ -123,12 +108,3 @@ class SignalHandler:
             metrics.DEAD_LETTERS.labels(CONSUMER).inc(dead)
         for d in detections:
             DETECTIONS.labels(d.data.type_name).inc()
-
-
-def _tick(
-    clocks: dict[str, tuple[datetime | None, datetime]], agent: str, at: datetime, is_eval: bool
-) -> None:
-    last_eval, last_signal = clocks.get(agent, (None, at))
-    if is_eval and (last_eval is None or at > last_eval):
-        last_eval = at
-    clocks[agent] = (last_eval, max(last_signal, at))

@@ -25,4 +25,6 @@ MIGRATIONS = [
         checks jsonb NOT NULL DEFAULT '{}'::jsonb
     );
     """,
+    # 2: the handler reads the failing keys of a batch's agents and versions
+    "CREATE INDEX failing_by_subject ON {schema}.failing (subject);",
 ]

@@ -3,8 +3,7 @@ changes (two statements), sweep cycle claims and agent clocks."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,18 +11,9 @@ import asyncpg
 from interventions_eventstore import ident
 
 from . import domain
-from .domain import AgentClock, Detection, Finding
+from .domain import AgentClock, AgentSeen, Detection, Finding
 
 Publish = Callable[[list[Detection]], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class AgentSeen:
-    """An agent's newest signal (and newest eval, if any) in one batch."""
-
-    agent: str
-    last_eval_at: datetime | None
-    last_signal_at: datetime
 
 
 class WatcherStore:
@@ -72,6 +62,15 @@ class WatcherStore:
                 await publish(detections)
             await conn.fetchval(self._write, *_write_args(plan, seen))
         return detections
+
+    async def failing_keys(self, subjects: Collection[str]) -> set[str]:
+        """Keys failing now for these agents or planner versions (passes matter only there)."""
+        if not subjects:
+            return set()
+        rows = await self.pool.fetch(
+            f"SELECT key FROM {self.schema}.failing WHERE subject = ANY($1::text[])", list(subjects)
+        )
+        return {r["key"] for r in rows}
 
     async def claim_cycle(self, cycle: int, replica: str) -> bool:
         """True for exactly one replica per sweep cycle."""

@@ -10,9 +10,9 @@ import pytest
 from interventions_events.detections import BudgetExceeded
 from interventions_eventstore import create_pool, migrate
 from watcher.checks import Outcome
-from watcher.domain import Detection, Finding
+from watcher.domain import AgentSeen, Detection, Finding
 from watcher.migrations import MIGRATIONS
-from watcher.service import AgentSeen, WatcherStore
+from watcher.service import WatcherStore
 
 NOW = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
 KEY = "BUDGET_inbox.triage_latency_p95"

@@ -107,3 +107,41 @@ def test_sweep_finds_agents_without_an_eval_within_their_threshold() -> None:
     )
     assert o.evidence["invariant"]["actual"] == 660 and o.evidence["agent"] == "inbox.triage"
     assert found[1].source_id == "sweep-7"
+
+
+def budget_signal(p95: float) -> BudgetMetricsReported:
+    return BudgetMetricsReported.model_validate(
+        {"agent": "inbox.triage", "metrics": {"p95_latency_ms": p95, "quality_score": 90}}
+    )
+
+
+def test_judge_keeps_passes_only_for_keys_failing_before_or_earlier_in_the_batch() -> None:
+    cfg = settings.load({})
+    batch = [
+        ("s1", NOW, budget_signal(900)),
+        ("s2", NOW, budget_signal(1850)),
+        ("s3", NOW, budget_signal(900)),
+    ]
+    findings, seen = domain.judge(batch, cfg, failing=set(), now=NOW)
+    assert [(f.source_id, f.outcome.key, f.outcome.failed) for f in findings] == [
+        ("s2", KEY, True),
+        ("s3", KEY, False),
+    ]
+    assert [type(d.data) for d in domain.emissions(findings, set())] == [
+        BudgetExceeded,
+        SignalRecovered,
+    ]
+    assert seen == [domain.AgentSeen("inbox.triage", None, NOW)]
+
+
+def test_judge_reports_a_pass_for_a_key_already_failing() -> None:
+    findings, _ = domain.judge(
+        [("s1", NOW, budget_signal(900))], settings.load({}), failing={KEY}, now=NOW
+    )
+    assert [(f.outcome.key, f.outcome.failed) for f in findings] == [(KEY, False)]
+
+
+def test_judge_caps_a_signal_time_from_the_future_at_now() -> None:
+    later = NOW + timedelta(hours=1)
+    _, seen = domain.judge([("s1", later, budget_signal(900))], settings.load({}), set(), NOW)
+    assert seen[0].last_signal_at == NOW
