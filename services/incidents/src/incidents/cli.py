@@ -35,8 +35,12 @@ def show_hash(database_url: DbOpt = None, schema: SchemaOpt = "incidents") -> No
 
 async def _rebuild(dsn: str, schema: str) -> str:
     pool = await create_pool(dsn, min_size=1, max_size=2)
-    columns = (TextColumn("replaying events"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("replaying events"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     try:
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("replay", total=None)

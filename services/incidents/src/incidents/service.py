@@ -63,8 +63,11 @@ class IncidentService:
             fresh = await inbox.claim(conn, [e.id for e in envs])
             batch = Batch(self.pub)
             batch.add_messages(list(dead))
-            todo = [e for e in _first_of_each(envs) if e.id in fresh
-                    and isinstance(e.data, DetectionData)]
+            todo = [
+                e
+                for e in _first_of_each(envs)
+                if e.id in fresh and isinstance(e.data, DetectionData)
+            ]
             if todo:
                 await self._decide_all(conn, batch, todo)
             await batch.commit(conn, self.store, self.rm, self.outbox)

@@ -2,40 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 KEY = "BUDGET_inbox.triage_latency_p95"
+TEN = "BUDGET_ten.agent_latency_p95"
 
 
 async def test_ten_identical_detections_make_one_incident_with_ten_occurrences(
-    service_factory: Callable[..., Any], producer: AIOKafkaProducer, kit: Any,
+    shared_service: Any,
+    producer: AIOKafkaProducer,
+    kit: Any,
 ) -> None:
-    svc = service_factory()
-    envs = [kit.envelope(kit.latency()) for _ in range(10)]
+    svc = shared_service
+    envs = [kit.envelope(kit.latency(TEN)) for _ in range(10)]
     await kit.publish(producer, svc.prefix, envs, kit.by_key)
     await kit.publish(producer, svc.prefix, envs[:3], kit.by_key)  # redelivery: same ids
 
     async def ten() -> list[dict[str, Any]] | None:
-        items = await svc.incidents(key=KEY)
+        items = await svc.incidents(key=TEN)
         return items if items and items[0]["occurrences"] == 10 else None
 
     items = await svc.wait_for(ten)
     assert len(items) == 1 and items[0]["version"] == 10
     async with svc.client("viewer") as c:
-        body = (await c.get("/api/detections", params={"key": KEY})).json()
+        body = (await c.get("/api/detections", params={"key": TEN})).json()
     assert body["counts"] == {"opened": 1, "deduplicated": 9}
     assert {d["incident_id"] for d in body["items"]} == {items[0]["id"]}
-    assert [d["rule"] for d in body["items"]][:2] == ["open.no_active_incident",
-                                                     "dedup.active_incident"]
+    assert [d["rule"] for d in body["items"]][:2] == [
+        "open.no_active_incident",
+        "dedup.active_incident",
+    ]
 
 
 async def test_after_resolving_new_incidents_open_until_the_fourth_in_the_window_is_suppressed(
-    service_factory: Callable[..., Any], producer: AIOKafkaProducer, kit: Any,
+    shared_service: Any,
+    producer: AIOKafkaProducer,
+    kit: Any,
 ) -> None:
-    svc = service_factory()
+    svc = shared_service
     async with svc.client("ann") as c:
         for n in range(1, 4):
             await kit.publish(producer, svc.prefix, [kit.envelope(kit.latency())], kit.by_key)

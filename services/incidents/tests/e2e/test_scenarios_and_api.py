@@ -3,7 +3,11 @@ real process with a real broker and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -267,6 +271,29 @@ async def test_resolved_incident_closes_itself_after_the_verification_period(
         last = (await c.get(f"/api/incidents/{iid}/events")).json()["events"][-1]
     assert last["type"] == "IncidentClosed" and last["by"] == "system"
     assert last["data"]["reason"] == "verification_period" and "verification" in last["why"]
+
+
+async def test_rebuild_cli_prints_the_same_hash_as_the_live_read_model(
+    shared_service: Any,
+    scenarios: dict[str, Any],
+) -> None:
+    """Runs last in this module: every earlier test has written to the log."""
+    svc = shared_service
+    iid = scenarios["INV_data_freshness_inbox"]["id"]
+    async with svc.client("ann") as c:
+        await c.post(f"/api/incidents/{iid}/resolve", json={"resolution": "false_positive"})
+        await c.post(f"/api/incidents/{iid}/reopen", json={"notes": "back"})
+    cli = Path(sys.executable).with_name("interventions")
+    env = {**os.environ, "DATABASE_URL": svc.dsn}
+    live = subprocess.run(
+        [cli, "projections", "hash"], env=env, capture_output=True, text=True, timeout=60
+    )
+    rebuilt = subprocess.run(
+        [cli, "projections", "rebuild"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    digest = live.stdout.split()[-1]
+    assert len(digest) == 64 and rebuilt.stdout.split()[-1] == digest
 
 
 def _id(scenarios: dict[str, Any]) -> int:
