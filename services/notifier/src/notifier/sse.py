@@ -133,14 +133,19 @@ class Hub:
         self._wake.set()
 
     async def _read(self, conn: asyncpg.Connection) -> int:
+        # pages of half a client buffer, yielding between them: a healthy client drains its
+        # queue in that turn, so only one that stopped reading can overflow
+        page = max(1, self.cfg.client_buffer // 2)
         rows = await conn.fetch(
             f"SELECT position, event, data FROM {self.schema}.sse_log WHERE position > $1 "
-            "ORDER BY position LIMIT 1000",
+            "ORDER BY position LIMIT $2",
             self.cursor,
+            page,
         )
         for r in rows:  # dispatch and move the cursor together, with no await between
             self._dispatch(frame(r["event"], r["data"], r["position"]))
             self.cursor = r["position"]
+        await asyncio.sleep(0)
         return len(rows)
 
     async def _prune(self) -> None:
