@@ -26,7 +26,7 @@ demo: install  ## `make run` plus the demo signal feed
 	$(PY) -m interventions_platform.devstack --demo
 
 test: install  ## every test (unit, integration, e2e) against a real broker and PostgreSQL
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m interventions_testkit.runall $(PYTEST_ARGS)
 
 test-fast: install  ## unit tests only
 	$(PY) -m pytest -m "not slow and not browser" libs/events $(PYTEST_ARGS)
