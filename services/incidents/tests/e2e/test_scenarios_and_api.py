@@ -277,7 +277,7 @@ async def test_rebuild_cli_prints_the_same_hash_as_the_live_read_model(
     shared_service: Any,
     scenarios: dict[str, Any],
 ) -> None:
-    """Runs last in this module: every earlier test has written to the log."""
+    """Runs after the lifecycle tests above have written to the log."""
     svc = shared_service
     iid = scenarios["INV_data_freshness_inbox"]["id"]
     async with svc.client("ann") as c:
@@ -298,3 +298,74 @@ async def test_rebuild_cli_prints_the_same_hash_as_the_live_read_model(
 
 def _id(scenarios: dict[str, Any]) -> int:
     return int(scenarios["BUDGET_inbox.triage_latency_p95"]["id"])
+
+
+async def test_other_services_events_land_on_the_timeline_and_bad_records_go_to_the_dlq(
+    shared_service: Any,
+    scenarios: dict[str, Any],
+    kafka_bootstrap: str,
+) -> None:
+    from interventions_events import Envelope, encode
+    from interventions_events.actions import ActionFailed
+    from interventions_events.issues import IssueLinked
+    from interventions_events.notifications import EscalationTriggered
+
+    iid = scenarios["PLANNER_REG_v1.2.3-canary"]["id"]
+    now = datetime.now(UTC)
+    facts = [
+        ActionFailed(
+            execution_id="x1",
+            incident_id=iid,
+            action_type="rollback_planner",
+            actor="ann@example.com",
+            at=now,
+            error="deploy API 503",
+        ),
+        IssueLinked(
+            incident_id=iid,
+            provider="github",
+            at=now,
+            url="https://gh/o/r/issues/9",
+            external_id="9",
+        ),
+        EscalationTriggered(incident_id=iid, at=now, level="secondary"),
+    ]
+    p = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+    await p.start()
+    try:
+        prefix = shared_service.prefix
+        await p.send_and_wait(topics.full(topics.DETECTIONS, prefix), b"{not json", key=b"k")
+        for f in facts:
+            env = Envelope(data=f, source="interventions/test")
+            await p.send_and_wait(topics.full(f.topic, prefix), encode(env), key=str(iid).encode())
+    finally:
+        await p.stop()
+    async with shared_service.client("viewer") as c:
+
+        async def recorded() -> list[dict[str, Any]] | None:
+            events = (await c.get(f"/api/incidents/{iid}/events")).json()["events"]
+            kinds = {"ActionRecorded", "IssueLinkRecorded", "NotificationRecorded"}
+            return events if kinds <= {e["type"] for e in events} else None
+
+        events = await shared_service.wait_for(recorded)
+        inc = (await c.get(f"/api/incidents/{iid}")).json()
+    whats = [e["what"] for e in events]
+    assert (
+        "action rollback_planner failed" in whats and "notification escalated to secondary" in whats
+    )
+    assert inc["issue_url"] == "https://gh/o/r/issues/9"
+    dlq = AIOKafkaConsumer(
+        topics.full(topics.DLQ, shared_service.prefix),
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        enable_auto_commit=False,
+    )
+    await dlq.start()
+    try:
+        batch = await dlq.getmany(timeout_ms=10000)
+        records = [r for rs in batch.values() for r in rs]
+    finally:
+        await dlq.stop()
+    assert [r.value for r in records] == [b"{not json"]
+    assert dict(records[0].headers)["dlq-consumer"] == b"incidents"
