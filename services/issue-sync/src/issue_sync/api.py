@@ -23,7 +23,15 @@ async def incident_sync(incident_id: int, request: Request, _: Viewer) -> dict[s
         ops = await store.ops_of(conn, incident_id)
     if link is None and not ops:
         raise HTTPException(404, f"incident {incident_id} has no ticket and nothing queued")
-    return {"incident_id": incident_id, "ops": ops,
-            "link": None if link is None else {"provider": link.provider, "url": link.url,
-                                               "external_id": link.external_id,
-                                               "state": link.state}}
+    return {
+        "incident_id": incident_id,
+        "ops": ops,
+        "link": None
+        if link is None
+        else {
+            "provider": link.provider,
+            "url": link.url,
+            "external_id": link.external_id,
+            "state": link.state,
+        },
+    }

@@ -35,16 +35,22 @@ class SyncHook:
 
     async def start(self) -> None:
         if self.cfg.provider is None:
-            log.warning("issue sync disabled: no interventions.issue_provider.provider "
-                        "configured (github, gitlab or jira)")
+            log.warning(
+                "issue sync disabled: no interventions.issue_provider.provider "
+                "configured (github, gitlab or jira)"
+            )
             return
-        tracker = build_tracker(self.cfg.provider,
-                                timeout=self.cfg.sync.request_timeout.total_seconds())
+        tracker = build_tracker(
+            self.cfg.provider, timeout=self.cfg.sync.request_timeout.total_seconds()
+        )
         performer = Performer(tracker, self.store, Outbox(self.runtime.schema), self.runtime.pub)
         self.worker = SyncWorker(self.runtime.db, self.store, tracker, performer, self.cfg.sync)
         self.runtime.spawn(self.worker.run(), "issue-sync-worker")
-        log.info("issue sync to %s enabled for %s", tracker.provider,
-                 ", ".join(sorted(self.cfg.severities)))
+        log.info(
+            "issue sync to %s enabled for %s",
+            tracker.provider,
+            ", ".join(sorted(self.cfg.severities)),
+        )
 
     async def stop(self) -> None:
         if self.worker is not None:
@@ -59,8 +65,11 @@ def build_app() -> FastAPI:
     if cfg.provider is not None:
         intake = Intake(lambda: runtime.db, runtime.schema, runtime.prefix, cfg, hook.wake)
         consumers.register(runtime, intake, cfg.sync.subscriber_overrides())
-    app = create_app(SERVICE, lifespan=runtime.lifespan(hook),
-                     ready_checks={"db": runtime.db_ready, "kafka": runtime.kafka_ready})
+    app = create_app(
+        SERVICE,
+        lifespan=runtime.lifespan(hook),
+        ready_checks={"db": runtime.db_ready, "kafka": runtime.kafka_ready},
+    )
     app.state.sync_store = store
     app.include_router(api.router)
     return app

@@ -34,8 +34,10 @@ async def diagnose(http_timeout: float = 10.0) -> tuple[bool, str]:
     except ConfigError as exc:
         return False, f"invalid configuration: {exc}"
     if cfg.provider is None:
-        return False, ("no issue provider configured: set interventions.issue_provider.provider "
-                       "to github, gitlab or jira in settings.yaml")
+        return False, (
+            "no issue provider configured: set interventions.issue_provider.provider "
+            "to github, gitlab or jira in settings.yaml"
+        )
     tracker = build_tracker(cfg.provider, timeout=http_timeout)
     try:
         return True, await tracker.verify()

@@ -12,8 +12,10 @@ from .service import CONSUMER, Intake
 
 def register(runtime: Runtime, intake: Intake, overrides: dict[str, int]) -> None:
     """Subscribe the intake to both topics under the `issue-sync` consumer group."""
-    names = (topics.full(topics.INCIDENTS, runtime.prefix),
-             topics.full(topics.ACTIONS, runtime.prefix))
+    names = (
+        topics.full(topics.INCIDENTS, runtime.prefix),
+        topics.full(topics.ACTIONS, runtime.prefix),
+    )
 
     options = {**kafka.subscriber_options(CONSUMER), **overrides}
 

@@ -16,9 +16,14 @@ TITLE_LIMIT = 250
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     # Markdown output: no HTML autoescaping; missing evidence renders empty, never crashes.
-    return Environment(loader=PackageLoader("issue_sync", "templates"), autoescape=False,
-                       undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True,
-                       keep_trailing_newline=True)
+    return Environment(
+        loader=PackageLoader("issue_sync", "templates"),
+        autoescape=False,
+        undefined=ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 def ticket_title(incident: dict[str, Any]) -> str:
@@ -31,14 +36,25 @@ def ticket_body(incident: dict[str, Any], *, marker: str, console: str) -> str:
     details = incident.get("details") or {}
     name = template_for(str(incident.get("kind") or ""), details)
     severity = str(incident.get("severity") or "sev4")
-    return _tidy(_env().get_template(f"{name}.md.j2").render(
-        i=incident, d=details, console=console, marker=marker, sla=runbook.sla(severity),
-        steps=runbook.steps(incident), causes=runbook.root_causes(incident)))
+    return _tidy(
+        _env()
+        .get_template(f"{name}.md.j2")
+        .render(
+            i=incident,
+            d=details,
+            console=console,
+            marker=marker,
+            sla=runbook.sla(severity),
+            steps=runbook.steps(incident),
+            causes=runbook.root_causes(incident),
+        )
+    )
 
 
 def comment_body(event_type: str, event: dict[str, Any], *, console: str) -> str:
-    return _tidy(_env().get_template("comment.md.j2").render(t=event_type, e=event,
-                                                             console=console))
+    return _tidy(
+        _env().get_template("comment.md.j2").render(t=event_type, e=event, console=console)
+    )
 
 
 def render(op: Op, *, console: str) -> dict[str, Any]:
@@ -46,11 +62,17 @@ def render(op: Op, *, console: str) -> dict[str, Any]:
     p = op.payload
     if op.kind == "open":
         incident = p["incident"]
-        return {"title": ticket_title(incident), "labels": p["labels"], "marker": p["marker"],
-                "body": ticket_body(incident, marker=p["marker"], console=console)}
+        return {
+            "title": ticket_title(incident),
+            "labels": p["labels"],
+            "marker": p["marker"],
+            "body": ticket_body(incident, marker=p["marker"], console=console),
+        }
     if op.kind == "comment":
-        return {"body": comment_body(p["event_type"], p["event"], console=console),
-                "event_type": p["event_type"]}
+        return {
+            "body": comment_body(p["event_type"], p["event"], console=console),
+            "event_type": p["event_type"],
+        }
     return dict(p)
 
 

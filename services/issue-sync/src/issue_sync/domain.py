@@ -14,8 +14,14 @@ OpKind = Literal["open", "comment", "close", "reopen", "ensure_closed"]
 ACTIVE = ("open", "acknowledged", "mitigated")
 KINDS = ("invariant", "budget", "planner", "gate")
 
-_COMMENTED = (inc.IncidentAcknowledged, inc.IncidentMitigated, inc.IncidentEscalated,
-              inc.SeverityChanged, act.ActionSucceeded, act.ActionFailed)
+_COMMENTED = (
+    inc.IncidentAcknowledged,
+    inc.IncidentMitigated,
+    inc.IncidentEscalated,
+    inc.SeverityChanged,
+    act.ActionSucceeded,
+    act.ActionFailed,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +68,12 @@ def _maybe_open(event: Event, severities: Collection[str]) -> list[Op]:
     snapshot = incident_of(event)
     if isinstance(event, inc.IncidentOpened) and event.severity in severities:
         return [open_ticket(snapshot)]
-    if (isinstance(event, inc.SeverityChanged) and event.to_severity in severities
-            and snapshot.get("status", "open") in ACTIVE and snapshot.get("kind")):
+    if (
+        isinstance(event, inc.SeverityChanged)
+        and event.to_severity in severities
+        and snapshot.get("status", "open") in ACTIVE
+        and snapshot.get("kind")
+    ):
         return [open_ticket({**snapshot, "severity": event.to_severity})]
     return []
 
@@ -72,13 +82,19 @@ def open_ticket(incident: dict[str, Any]) -> Op:
     kind = str(incident.get("kind") or "generic")
     team = str(incident.get("owner_team") or "unassigned")
     labels = [f"severity:{incident.get('severity')}", f"kind:{kind}", f"team:{team}"]
-    return Op("open", {"incident": incident, "labels": labels,
-                       "marker": marker(int(incident["id"]))})
+    return Op(
+        "open", {"incident": incident, "labels": labels, "marker": marker(int(incident["id"]))}
+    )
 
 
 def comment(event: Event) -> Op:
-    return Op("comment", {"event_type": event.type_name,
-                          "event": event.model_dump(mode="json", exclude={"incident"})})
+    return Op(
+        "comment",
+        {
+            "event_type": event.type_name,
+            "event": event.model_dump(mode="json", exclude={"incident"}),
+        },
+    )
 
 
 def template_for(kind: str, details: dict[str, Any]) -> str:

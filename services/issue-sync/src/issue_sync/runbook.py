@@ -61,12 +61,23 @@ _PLANNER = (
     "Post-deployment: investigate the canary failure's root cause",
 )
 _CAUSES = {
-    "freshness": ("DBT run failed (compilation error, dependency issue)",
-                  "Upstream data delayed (Fivetran sync stuck)", "Database connection timeout"),
-    "latency": ("Elasticsearch cache bloat", "Inefficient query added", "Database index missing",
-                "Increased load (spike in traffic)"),
-    "planner": ("Model training data issue", "Feature engineering bug",
-                "Hyperparameter regression", "Dataset drift"),
+    "freshness": (
+        "DBT run failed (compilation error, dependency issue)",
+        "Upstream data delayed (Fivetran sync stuck)",
+        "Database connection timeout",
+    ),
+    "latency": (
+        "Elasticsearch cache bloat",
+        "Inefficient query added",
+        "Database index missing",
+        "Increased load (spike in traffic)",
+    ),
+    "planner": (
+        "Model training data issue",
+        "Feature engineering bug",
+        "Hyperparameter regression",
+        "Dataset drift",
+    ),
 }
 _GENERIC = (
     "Acknowledge and review the evidence below",
@@ -95,8 +106,12 @@ def scenario(incident: dict[str, Any]) -> str:
 def steps(incident: dict[str, Any]) -> tuple[str, ...]:
     """The guide's response steps for this incident's scenario."""
     return {
-        "freshness": _FRESHNESS, "invariant": _INVARIANT, "latency": _LATENCY,
-        "quality": _QUALITY, "cost": _COST, "planner": _PLANNER,
+        "freshness": _FRESHNESS,
+        "invariant": _INVARIANT,
+        "latency": _LATENCY,
+        "quality": _QUALITY,
+        "cost": _COST,
+        "planner": _PLANNER,
     }.get(scenario(incident), _GENERIC)
 
 

@@ -22,8 +22,14 @@ CONSUMER = "issue-sync"
 class Intake:
     """The consuming side: records ops; never calls the tracker, so an outage never blocks it."""
 
-    def __init__(self, pool: Callable[[], asyncpg.Pool], schema: str, prefix: str,
-                 settings: IssueSyncSettings, wake: Callable[[], None]):
+    def __init__(
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        schema: str,
+        prefix: str,
+        settings: IssueSyncSettings,
+        wake: Callable[[], None],
+    ):
         self.pool = pool
         self.prefix = prefix
         self.settings = settings
@@ -43,7 +49,8 @@ class Intake:
                     fresh.discard(env.id)  # a duplicate inside one batch counts once
                     queued += await self._apply(conn, env)
             await self.outbox.add(
-                conn, [kafka.dead_letter_message(b, CONSUMER, self.prefix) for b in bad])
+                conn, [kafka.dead_letter_message(b, CONSUMER, self.prefix) for b in bad]
+            )
         for b in bad:
             log.warning("dead-lettered %s@%d: %s", b.record.topic, b.record.offset, b.reason)
         if queued:
@@ -57,7 +64,6 @@ class Intake:
         ops = domain.decide(env.data, tracked=tracked, severities=self.settings.severities)
         if not ops:
             return 0
-        rendered = [(op.kind, content.render(op, console=self.settings.console_url))
-                    for op in ops]
+        rendered = [(op.kind, content.render(op, console=self.settings.console_url)) for op in ops]
         await self.store.enqueue(conn, incident_id, env.id, rendered)
         return len(ops)

@@ -32,8 +32,10 @@ class SyncSection(BaseModel):
     def subscriber_overrides(self) -> dict[str, int]:
         """Session and heartbeat settings for the FastStream subscriber."""
         session_ms = max(int(self.session_timeout.total_seconds() * 1000), 1000)
-        return {"session_timeout_ms": session_ms,
-                "heartbeat_interval_ms": max(session_ms // 5, 100)}
+        return {
+            "session_timeout_ms": session_ms,
+            "heartbeat_interval_ms": max(session_ms // 5, 100),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +81,8 @@ def load(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> IssueS
     block = section(IssueProviderSection, dict(raw), "issue_provider")
     provider = _provider(block.provider or "", block.config, env)
     return IssueSyncSettings(
-        provider=provider, severities=frozenset(block.severities),
+        provider=provider,
+        severities=frozenset(block.severities),
         sync=section(SyncSection, dict(raw), "issue_sync"),
         console_url=env.get("INTERVENTIONS_CONSOLE_URL", "http://127.0.0.1:8000").rstrip("/"),
     )
@@ -95,8 +98,13 @@ def _provider(name: str, cfg: Mapping[str, Any], env: Mapping[str, str]) -> Prov
     return None
 
 
-def _pick(cfg: Mapping[str, Any], key: str, env: Mapping[str, str], var: str | None = None,
-          default: str = "") -> str:
+def _pick(
+    cfg: Mapping[str, Any],
+    key: str,
+    env: Mapping[str, str],
+    var: str | None = None,
+    default: str = "",
+) -> str:
     value = cfg.get(key)
     if value in (None, ""):
         value = env.get(var, default) if var else default
@@ -108,7 +116,8 @@ def _need(provider: str, **values: str) -> None:
     if missing:
         raise ConfigError(
             f"settings.yaml: interventions.issue_provider.config: {provider} needs "
-            f"{', '.join(missing)} (in config or the matching environment variable)")
+            f"{', '.join(missing)} (in config or the matching environment variable)"
+        )
 
 
 def _github(cfg: Mapping[str, Any], env: Mapping[str, str]) -> GitHubConfig:
@@ -140,5 +149,6 @@ def _jira(cfg: Mapping[str, Any], env: Mapping[str, str]) -> JiraConfig:
         extra["issue_type"] = str(cfg["issue_type"])
     if cfg.get("close_transitions"):
         extra["close_transitions"] = tuple(str(x) for x in cfg["close_transitions"])
-    return JiraConfig(url=url.rstrip("/"), email=email, api_token=SecretStr(token),
-                      project_key=key, **extra)
+    return JiraConfig(
+        url=url.rstrip("/"), email=email, api_token=SecretStr(token), project_key=key, **extra
+    )

@@ -72,21 +72,35 @@ class SyncStore:
         self.s = ident(schema)
 
     async def is_tracked(self, conn: asyncpg.Connection, incident_id: int) -> bool:
-        return bool(await conn.fetchval(
-            f"SELECT 1 FROM {self.s}.tracked WHERE incident_id = $1", incident_id))
+        return bool(
+            await conn.fetchval(
+                f"SELECT 1 FROM {self.s}.tracked WHERE incident_id = $1", incident_id
+            )
+        )
 
-    async def enqueue(self, conn: asyncpg.Connection, incident_id: int, event_id: str,
-                      ops: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    async def enqueue(
+        self,
+        conn: asyncpg.Connection,
+        incident_id: int,
+        event_id: str,
+        ops: Sequence[tuple[str, dict[str, Any]]],
+    ) -> None:
         """Append ops after the incident's last one (the row lock serialises writers)."""
         first = await conn.fetchval(
             f"INSERT INTO {self.s}.tracked (incident_id, next_seq) VALUES ($1, $2 + 1) "
             f"ON CONFLICT (incident_id) DO UPDATE SET next_seq = {self.s}.tracked.next_seq + $2 "
-            "RETURNING next_seq - $2", incident_id, len(ops))
+            "RETURNING next_seq - $2",
+            incident_id,
+            len(ops),
+        )
         await conn.executemany(
             f"INSERT INTO {self.s}.ops (incident_id, seq, kind, payload, source_event_id) "
             "VALUES ($1, $2, $3, $4, $5)",
-            [(incident_id, first + i, kind, payload, event_id)
-             for i, (kind, payload) in enumerate(ops)])
+            [
+                (incident_id, first + i, kind, payload, event_id)
+                for i, (kind, payload) in enumerate(ops)
+            ],
+        )
 
     async def due_heads(self, conn: asyncpg.Connection, limit: int = 50) -> list[PendingOp]:
         """Each incident's first pending op, when it is due, oldest first."""
@@ -94,52 +108,74 @@ class SyncStore:
             f"SELECT o.* FROM {self.s}.ops o WHERE o.status = 'pending' AND o.due_at <= now() "
             f"AND NOT EXISTS (SELECT 1 FROM {self.s}.ops p WHERE p.incident_id = o.incident_id "
             "AND p.status = 'pending' AND p.seq < o.seq) ORDER BY o.created_at, o.seq LIMIT $1",
-            limit)
+            limit,
+        )
         return [_op(r) for r in rows]
 
     async def head(self, conn: asyncpg.Connection, incident_id: int) -> PendingOp | None:
         row = await conn.fetchrow(
             f"SELECT * FROM {self.s}.ops WHERE incident_id = $1 AND status = 'pending' "
-            "ORDER BY seq LIMIT 1", incident_id)
+            "ORDER BY seq LIMIT 1",
+            incident_id,
+        )
         return _op(row) if row else None
 
     async def next_due_in(self, conn: asyncpg.Connection) -> float | None:
         value = await conn.fetchval(
             f"SELECT extract(epoch FROM min(o.due_at) - now()) FROM {self.s}.ops o "
             f"WHERE o.status = 'pending' AND NOT EXISTS (SELECT 1 FROM {self.s}.ops p "
-            "WHERE p.incident_id = o.incident_id AND p.status = 'pending' AND p.seq < o.seq)")
+            "WHERE p.incident_id = o.incident_id AND p.status = 'pending' AND p.seq < o.seq)"
+        )
         return None if value is None else max(0.0, float(value))
 
     async def start_attempt(self, conn: asyncpg.Connection, op: PendingOp) -> None:
         await conn.execute(
             f"UPDATE {self.s}.ops SET attempts = attempts + 1 WHERE incident_id = $1 AND seq = $2",
-            op.incident_id, op.seq)
+            op.incident_id,
+            op.seq,
+        )
 
-    async def finish(self, conn: asyncpg.Connection, op: PendingOp, status: str,
-                     error: str | None = None) -> None:
+    async def finish(
+        self, conn: asyncpg.Connection, op: PendingOp, status: str, error: str | None = None
+    ) -> None:
         await conn.execute(
             f"UPDATE {self.s}.ops SET status = $3, last_error = coalesce($4, last_error), "
             "finished_at = now() WHERE incident_id = $1 AND seq = $2",
-            op.incident_id, op.seq, status, error)
+            op.incident_id,
+            op.seq,
+            status,
+            error,
+        )
 
-    async def postpone(self, conn: asyncpg.Connection, op: PendingOp, delay: timedelta,
-                       error_kind: str, error: str) -> None:
+    async def postpone(
+        self, conn: asyncpg.Connection, op: PendingOp, delay: timedelta, error_kind: str, error: str
+    ) -> None:
         await conn.execute(
             f"UPDATE {self.s}.ops SET due_at = now() + $3, error_kind = $4, last_error = $5 "
-            "WHERE incident_id = $1 AND seq = $2", op.incident_id, op.seq, delay, error_kind, error)
+            "WHERE incident_id = $1 AND seq = $2",
+            op.incident_id,
+            op.seq,
+            delay,
+            error_kind,
+            error,
+        )
 
     async def retry_auth_failures_now(self, conn: asyncpg.Connection) -> None:
         """On start the credentials may have been fixed: auth-parked ops are due again."""
-        await conn.execute(f"UPDATE {self.s}.ops SET due_at = now() "
-                           "WHERE status = 'pending' AND error_kind = 'auth'")
+        await conn.execute(
+            f"UPDATE {self.s}.ops SET due_at = now() "
+            "WHERE status = 'pending' AND error_kind = 'auth'"
+        )
 
     async def link(self, conn: asyncpg.Connection, incident_id: int) -> Link | None:
-        row = await conn.fetchrow(f"SELECT * FROM {self.s}.links WHERE incident_id = $1",
-                                  incident_id)
+        row = await conn.fetchrow(
+            f"SELECT * FROM {self.s}.links WHERE incident_id = $1", incident_id
+        )
         if row is None:
             return None
-        return Link(row["incident_id"], row["provider"], row["external_id"], row["url"],
-                    row["state"])
+        return Link(
+            row["incident_id"], row["provider"], row["external_id"], row["url"], row["state"]
+        )
 
     async def save_link(self, conn: asyncpg.Connection, link: Link) -> None:
         await conn.execute(
@@ -147,19 +183,35 @@ class SyncStore:
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (incident_id) DO UPDATE SET "
             "provider = excluded.provider, external_id = excluded.external_id, "
             "url = excluded.url, state = excluded.state, updated_at = now()",
-            link.incident_id, link.provider, link.external_id, link.url, link.state)
+            link.incident_id,
+            link.provider,
+            link.external_id,
+            link.url,
+            link.state,
+        )
 
     async def set_state(self, conn: asyncpg.Connection, incident_id: int, state: str) -> None:
-        await conn.execute(f"UPDATE {self.s}.links SET state = $2, updated_at = now() "
-                           "WHERE incident_id = $1", incident_id, state)
+        await conn.execute(
+            f"UPDATE {self.s}.links SET state = $2, updated_at = now() WHERE incident_id = $1",
+            incident_id,
+            state,
+        )
 
     async def ops_of(self, conn: asyncpg.Connection, incident_id: int) -> list[dict[str, Any]]:
         rows = await conn.fetch(
             f"SELECT seq, kind, status, attempts, last_error, created_at, finished_at "
-            f"FROM {self.s}.ops WHERE incident_id = $1 ORDER BY seq", incident_id)
+            f"FROM {self.s}.ops WHERE incident_id = $1 ORDER BY seq",
+            incident_id,
+        )
         return [dict(r) for r in rows]
 
 
 def _op(row: asyncpg.Record) -> PendingOp:
-    return PendingOp(row["incident_id"], row["seq"], row["kind"], row["payload"],
-                     row["attempts"], row["error_kind"])
+    return PendingOp(
+        row["incident_id"],
+        row["seq"],
+        row["kind"],
+        row["payload"],
+        row["attempts"],
+        row["error_kind"],
+    )

@@ -31,13 +31,22 @@ from .store import PendingOp, SyncStore
 
 log = logging.getLogger(__name__)
 LOCK_SPACE = 5471  # advisory-lock key space of issue-sync (second key = incident id)
-OPS = Counter("interventions_issue_sync_ops_total", "Ticket operations by outcome",
-              ["provider", "operation", "outcome"])
+OPS = Counter(
+    "interventions_issue_sync_ops_total",
+    "Ticket operations by outcome",
+    ["provider", "operation", "outcome"],
+)
 
 
 class SyncWorker:
-    def __init__(self, pool: asyncpg.Pool, store: SyncStore, tracker: IssueTracker,
-                 performer: Performer, tuning: SyncSection):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: SyncStore,
+        tracker: IssueTracker,
+        performer: Performer,
+        tuning: SyncSection,
+    ):
         self.pool = pool
         self.store = store
         self.tracker = tracker
@@ -79,8 +88,9 @@ class SyncWorker:
 
     async def _locked(self, incident_id: int) -> int:
         async with self.pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_SPACE,
-                                       incident_id):
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, $2)", LOCK_SPACE, incident_id
+            ):
                 return 0  # another replica is on it
             try:
                 op = await self.store.head(conn, incident_id)
@@ -109,18 +119,38 @@ class SyncWorker:
             await self._postpone(conn, op, wait, "rate_limited", exc, report=False)
         elif isinstance(exc, Unavailable):
             self.failures += 1
-            await self._postpone(conn, op, exc.retry_after or self._backoff(), "unavailable",
-                                 exc, report=op.error_kind != "unavailable")
+            await self._postpone(
+                conn,
+                op,
+                exc.retry_after or self._backoff(),
+                "unavailable",
+                exc,
+                report=op.error_kind != "unavailable",
+            )
         elif isinstance(exc, AuthError) or (isinstance(exc, NotFound) and op.kind == "open"):
-            await self._postpone(conn, op, self.tuning.auth_retry.total_seconds(), "auth", exc,
-                                 report=op.error_kind != "auth")
+            await self._postpone(
+                conn,
+                op,
+                self.tuning.auth_retry.total_seconds(),
+                "auth",
+                exc,
+                report=op.error_kind != "auth",
+            )
         elif isinstance(exc, NotFound):
             await self.performer.ticket_missing(conn, op, exc)
         elif isinstance(exc, Rejected):
             await self.performer.give_up(conn, op, exc)
 
-    async def _postpone(self, conn: asyncpg.Connection, op: PendingOp, seconds: float,
-                        kind: str, exc: TrackerError, *, report: bool) -> None:
+    async def _postpone(
+        self,
+        conn: asyncpg.Connection,
+        op: PendingOp,
+        seconds: float,
+        kind: str,
+        exc: TrackerError,
+        *,
+        report: bool,
+    ) -> None:
         # The whole tracker is paused: every other call would fail the same way.
         self.paused_until = time.monotonic() + seconds
         async with conn.transaction():

@@ -23,15 +23,18 @@ from interventions_testkit.standins.github import StandIn
 T = TypeVar("T")
 ADMIN = "issue-sync-e2e-admin"
 PROVIDER_BLOCK = {
-    "github": ("provider: github\n    config:\n      token: ${GITHUB_TOKEN}\n"
-               "      owner: acme\n      repo: ops"),
+    "github": (
+        "provider: github\n    config:\n      token: ${GITHUB_TOKEN}\n"
+        "      owner: acme\n      repo: ops"
+    ),
     "gitlab": "provider: gitlab\n    config: {}",
     "jira": "provider: jira\n    config: {}",
 }
 
 
-def settings_yaml(path: Path, provider: str, severities: str = "[sev1, sev2, sev3, sev4]",
-                  auth_retry: str = "15m") -> Path:
+def settings_yaml(
+    path: Path, provider: str, severities: str = "[sev1, sev2, sev3, sev4]", auth_retry: str = "15m"
+) -> Path:
     path.write_text(f"""interventions:
   enabled: true
   issue_provider:
@@ -51,33 +54,68 @@ def settings_yaml(path: Path, provider: str, severities: str = "[sev1, sev2, sev
 def provider_env(provider: str, standin: StandIn) -> dict[str, str]:
     return {
         "github": {"GITHUB_TOKEN": "ghp-test", "GITHUB_API_URL": standin.url},
-        "gitlab": {"GITLAB_URL": standin.url, "GITLAB_TOKEN": "glpat-test",
-                   "GITLAB_PROJECT_ID": "77"},
-        "jira": {"JIRA_URL": standin.url, "JIRA_EMAIL": "bot@example.com",
-                 "JIRA_API_TOKEN": "jira-test", "JIRA_PROJECT_KEY": "OPS"},
+        "gitlab": {
+            "GITLAB_URL": standin.url,
+            "GITLAB_TOKEN": "glpat-test",
+            "GITLAB_PROJECT_ID": "77",
+        },
+        "jira": {
+            "JIRA_URL": standin.url,
+            "JIRA_EMAIL": "bot@example.com",
+            "JIRA_API_TOKEN": "jira-test",
+            "JIRA_PROJECT_KEY": "OPS",
+        },
     }[provider]
 
 
-def service(config: Path, provider: str, standin: StandIn, *, bootstrap: str, db: str,
-            prefix: str, port: int | None = None, **extra: str) -> ServiceProcess:
+def service(
+    config: Path,
+    provider: str,
+    standin: StandIn,
+    *,
+    bootstrap: str,
+    db: str,
+    prefix: str,
+    port: int | None = None,
+    **extra: str,
+) -> ServiceProcess:
     port = port or free_port()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": db,
-           "KAFKA_TOPIC_PREFIX": prefix, "INTERVENTIONS_CONFIG": str(config),
-           "INTERVENTIONS_SERVICE_PORT": str(port), "INTERVENTIONS_ADMIN_TOKEN": ADMIN,
-           "INTERVENTIONS_CONSOLE_URL": "http://console.test",
-           **provider_env(provider, standin), **extra}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DATABASE_URL": db,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "INTERVENTIONS_CONFIG": str(config),
+        "INTERVENTIONS_SERVICE_PORT": str(port),
+        "INTERVENTIONS_ADMIN_TOKEN": ADMIN,
+        "INTERVENTIONS_CONSOLE_URL": "http://console.test",
+        **provider_env(provider, standin),
+        **extra,
+    }
     return ServiceProcess("issue_sync", env, port=port, name="issue-sync")
 
 
 def snapshot(incident_id: int, status: str = "open", severity: str = "sev1") -> dict[str, Any]:
-    return {"id": incident_id, "kind": "invariant", "key": "INV_data_freshness_inbox",
-            "severity": severity, "status": status,
-            "summary": "Data freshness violation for inbox.triage",
-            "details": {"invariant": {"id": "data_freshness_inbox", "name": "Data freshness",
-                                      "threshold": 300, "actual": 1800, "unit": "seconds"},
-                        "agent": "inbox.triage"},
-            "playbooks": ["rerun_eval", "rerun_dbt"], "owner_team": "data-platform",
-            "issue_url": None}
+    return {
+        "id": incident_id,
+        "kind": "invariant",
+        "key": "INV_data_freshness_inbox",
+        "severity": severity,
+        "status": status,
+        "summary": "Data freshness violation for inbox.triage",
+        "details": {
+            "invariant": {
+                "id": "data_freshness_inbox",
+                "name": "Data freshness",
+                "threshold": 300,
+                "actual": 1800,
+                "unit": "seconds",
+            },
+            "agent": "inbox.triage",
+        },
+        "playbooks": ["rerun_eval", "rerun_dbt"],
+        "owner_team": "data-platform",
+        "issue_url": None,
+    }
 
 
 def now() -> datetime:
@@ -87,22 +125,43 @@ def now() -> datetime:
 def opened(incident_id: int, severity: str = "sev1") -> inc.IncidentOpened:
     snap = snapshot(incident_id, severity=severity)
     return inc.IncidentOpened(
-        incident_id=incident_id, at=now(), incident=snap, kind="invariant", key=snap["key"],
-        severity=severity, summary=snap["summary"], details=snap["details"],  # type: ignore[arg-type]
-        playbooks=("rerun_eval", "rerun_dbt"), owner_team="data-platform",
-        detection_id="det-1", rule="opened")
+        incident_id=incident_id,
+        at=now(),
+        incident=snap,
+        kind="invariant",
+        key=snap["key"],
+        severity=severity,
+        summary=snap["summary"],
+        details=snap["details"],  # type: ignore[arg-type]
+        playbooks=("rerun_eval", "rerun_dbt"),
+        owner_team="data-platform",
+        detection_id="det-1",
+        rule="opened",
+    )
 
 
-def lifecycle(incident_id: int, cls: type[inc.IncidentEvent], status: str,
-              **fields: Any) -> inc.IncidentEvent:
-    return cls(incident_id=incident_id, at=now(), by="ana@example.com",
-               incident=snapshot(incident_id, status), **fields)
+def lifecycle(
+    incident_id: int, cls: type[inc.IncidentEvent], status: str, **fields: Any
+) -> inc.IncidentEvent:
+    return cls(
+        incident_id=incident_id,
+        at=now(),
+        by="ana@example.com",
+        incident=snapshot(incident_id, status),
+        **fields,
+    )
 
 
 def action_succeeded(incident_id: int) -> act.ActionSucceeded:
-    return act.ActionSucceeded(execution_id="ex-1", incident_id=incident_id,
-                               action_type="rerun_dbt", actor="ana@example.com", at=now(),
-                               result={"models": 2}, duration_ms=1200)
+    return act.ActionSucceeded(
+        execution_id="ex-1",
+        incident_id=incident_id,
+        action_type="rerun_dbt",
+        actor="ana@example.com",
+        at=now(),
+        result={"models": 2},
+        duration_ms=1200,
+    )
 
 
 @dataclass
@@ -113,8 +172,7 @@ class Bus:
     seen: list[Envelope[Event]] = field(default_factory=list)
 
     async def start(self) -> Bus:
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap,
-                                         enable_idempotence=False)
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=False)
         await self.producer.start()
         return self
 
@@ -122,15 +180,20 @@ class Bus:
         assert self.producer is not None
         for e in events:
             key = str(getattr(e, "incident_id", "")).encode()
-            await self.producer.send_and_wait(topics.full(e.topic, self.prefix),
-                                              encode(Envelope(data=e, source="e2e")), key=key)
+            await self.producer.send_and_wait(
+                topics.full(e.topic, self.prefix), encode(Envelope(data=e, source="e2e")), key=key
+            )
 
-    async def issue_events(self, want: Callable[[list[Envelope[Event]]], bool],
-                           timeout: float = 20) -> list[Envelope[Event]]:
+    async def issue_events(
+        self, want: Callable[[list[Envelope[Event]]], bool], timeout: float = 20
+    ) -> list[Envelope[Event]]:
         """Read the `issues` topic from the start until `want` holds."""
-        consumer = AIOKafkaConsumer(topics.full(topics.ISSUES, self.prefix),
-                                    bootstrap_servers=self.bootstrap,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            topics.full(topics.ISSUES, self.prefix),
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         got: list[Envelope[Event]] = []
         try:
@@ -148,8 +211,9 @@ class Bus:
             await self.producer.stop()
 
 
-async def eventually(probe: Callable[[], T | None], timeout: float = 20.0,
-                     what: str = "condition") -> T:
+async def eventually(
+    probe: Callable[[], T | None], timeout: float = 20.0, what: str = "condition"
+) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = probe()
@@ -160,6 +224,9 @@ async def eventually(probe: Callable[[], T | None], timeout: float = 20.0,
 
 
 def sync_state(proc: ServiceProcess, incident_id: int) -> dict[str, Any] | None:
-    r = httpx.get(f"{proc.url}/api/issue-sync/incidents/{incident_id}",
-                  headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)
+    r = httpx.get(
+        f"{proc.url}/api/issue-sync/incidents/{incident_id}",
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        timeout=5,
+    )
     return r.json() if r.status_code == 200 else None

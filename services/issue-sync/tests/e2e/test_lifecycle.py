@@ -24,8 +24,18 @@ from .harness import (
     sync_state,
 )
 
-EXPECTED = ["opened", "comment", "comment", "comment", "comment", "closed", "reopened",
-            "comment", "comment", "closed"]
+EXPECTED = [
+    "opened",
+    "comment",
+    "comment",
+    "comment",
+    "comment",
+    "closed",
+    "reopened",
+    "comment",
+    "comment",
+    "closed",
+]
 
 
 @pytest.fixture(params=["github", "gitlab", "jira"])
@@ -46,11 +56,22 @@ def comments_of(issue: Any) -> list[str]:
 
 
 async def test_full_lifecycle_one_create_comments_in_order_close_and_reopen(
-        vendor: tuple[str, StandIn], bus: Bus, tmp_path: Path, kafka_bootstrap: str,
-        database_url: str, topic_prefix: str) -> None:
+    vendor: tuple[str, StandIn],
+    bus: Bus,
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    database_url: str,
+    topic_prefix: str,
+) -> None:
     name, standin = vendor
-    proc = service(settings_yaml(tmp_path / "settings.yaml", name), name, standin,
-                   bootstrap=kafka_bootstrap, db=database_url, prefix=topic_prefix).start()
+    proc = service(
+        settings_yaml(tmp_path / "settings.yaml", name),
+        name,
+        standin,
+        bootstrap=kafka_bootstrap,
+        db=database_url,
+        prefix=topic_prefix,
+    ).start()
     try:
         proc.wait_ready()
         await bus.publish(opened(7), lifecycle(7, inc.IncidentAcknowledged, "acknowledged"))
@@ -63,15 +84,17 @@ async def test_full_lifecycle_one_create_comments_in_order_close_and_reopen(
             lifecycle(7, inc.IncidentResolved, "resolved", notes="fixed", resolution="fixed"),
             lifecycle(7, inc.IncidentReopened, "open", notes="back again"),
             lifecycle(7, inc.IncidentResolved, "resolved", resolution="false_positive"),
-            lifecycle(7, inc.IncidentClosed, "closed"))
+            lifecycle(7, inc.IncidentClosed, "closed"),
+        )
         await eventually(lambda: len(issue.history) == len(EXPECTED), what="all updates")
         state = await eventually(lambda: sync_state(proc, 7), what="sync state")
     finally:
         proc.stop()
     assert issue.history == EXPECTED
     texts = comments_of(issue)
-    for i, word in enumerate(["Acknowledged", "rerun_dbt", "Mitigated", "Resolved",
-                              "Reopened", "false positive"]):
+    for i, word in enumerate(
+        ["Acknowledged", "rerun_dbt", "Mitigated", "Resolved", "Reopened", "false positive"]
+    ):
         assert word in texts[i], (i, texts[i])
     assert len(standin.issues) == 1 and standin.violations == []
     assert state["link"]["state"] == "closed"
@@ -85,20 +108,27 @@ async def test_full_lifecycle_one_create_comments_in_order_close_and_reopen(
 
 
 async def test_issue_linked_reaches_the_issues_topic_with_the_ticket_url(
-        bus: Bus, tmp_path: Path, kafka_bootstrap: str, database_url: str,
-        topic_prefix: str) -> None:
+    bus: Bus, tmp_path: Path, kafka_bootstrap: str, database_url: str, topic_prefix: str
+) -> None:
     with GitHubStandIn() as standin:
-        proc = service(settings_yaml(tmp_path / "s.yaml", "github", "[sev1, sev2]"), "github",
-                       standin, bootstrap=kafka_bootstrap, db=database_url,
-                       prefix=topic_prefix).start()
+        proc = service(
+            settings_yaml(tmp_path / "s.yaml", "github", "[sev1, sev2]"),
+            "github",
+            standin,
+            bootstrap=kafka_bootstrap,
+            db=database_url,
+            prefix=topic_prefix,
+        ).start()
         try:
             proc.wait_ready()
             await bus.publish(opened(9, severity="sev4"), opened(11))
             got = await bus.issue_events(
-                lambda evs: any(isinstance(e.data, issues.IssueSynced) for e in evs))
+                lambda evs: any(isinstance(e.data, issues.IssueSynced) for e in evs)
+            )
         finally:
             proc.stop()
     linked = [e.data for e in got if isinstance(e.data, issues.IssueLinked)]
     assert [(x.incident_id, x.url, x.provider) for x in linked] == [
-        (11, standin.html_url(1), "github")]
+        (11, standin.html_url(1), "github")
+    ]
     assert len(standin.issues) == 1, "sev4 is outside the configured severities"

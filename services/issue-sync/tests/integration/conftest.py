@@ -30,14 +30,24 @@ class Pair:
 
 def config_for(name: str, standin: StandIn, **override: str) -> ProviderConfig:
     if name == "github":
-        return GitHubConfig(api_url=standin.url, token=SecretStr(override.get("token", "ghp-test")),
-                            owner="acme", repo=override.get("repo", "ops"))
+        return GitHubConfig(
+            api_url=standin.url,
+            token=SecretStr(override.get("token", "ghp-test")),
+            owner="acme",
+            repo=override.get("repo", "ops"),
+        )
     if name == "gitlab":
-        return GitLabConfig(url=standin.url, token=SecretStr(override.get("token", "glpat-test")),
-                            project_id=override.get("project", "77"))
-    return JiraConfig(url=standin.url, email="bot@example.com",
-                      api_token=SecretStr(override.get("token", "jira-test")),
-                      project_key=override.get("project", "OPS"))
+        return GitLabConfig(
+            url=standin.url,
+            token=SecretStr(override.get("token", "glpat-test")),
+            project_id=override.get("project", "77"),
+        )
+    return JiraConfig(
+        url=standin.url,
+        email="bot@example.com",
+        api_token=SecretStr(override.get("token", "jira-test")),
+        project_key=override.get("project", "OPS"),
+    )
 
 
 def standin_for(name: str) -> StandIn:

@@ -27,18 +27,27 @@ GITHUB = """interventions:
 
 def run(config: Path, **env: str) -> tuple[int, str]:
     """In-process through typer (fast); the wiring test below runs the real command."""
-    result = CliRunner().invoke(app, ["issue-provider", "--timeout", "3"],
-                                env={"INTERVENTIONS_CONFIG": str(config), **env})
+    result = CliRunner().invoke(
+        app, ["issue-provider", "--timeout", "3"], env={"INTERVENTIONS_CONFIG": str(config), **env}
+    )
     return result.exit_code, result.output.strip()
 
 
 def test_the_interventions_command_runs_the_check_as_a_process(
-        github: GitHubStandIn, tmp_path: Path) -> None:
+    github: GitHubStandIn, tmp_path: Path
+) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "interventions_cli.main", "check", "issue-provider"],
-        env={**os.environ, "INTERVENTIONS_CONFIG": str(github_config(tmp_path)),
-             "GITHUB_TOKEN": "nope", "GITHUB_API_URL": github.url},
-        capture_output=True, text=True, timeout=60)
+        env={
+            **os.environ,
+            "INTERVENTIONS_CONFIG": str(github_config(tmp_path)),
+            "GITHUB_TOKEN": "nope",
+            "GITHUB_API_URL": github.url,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("bad token: GitHub answered HTTP 401")
 
@@ -66,8 +75,9 @@ def test_bad_token_is_named_in_one_line(github: GitHubStandIn, tmp_path: Path) -
 
 
 def test_unknown_repository_is_named(github: GitHubStandIn, tmp_path: Path) -> None:
-    code, out = run(github_config(tmp_path, "missing"), GITHUB_TOKEN="ghp-test",
-                    GITHUB_API_URL=github.url)
+    code, out = run(
+        github_config(tmp_path, "missing"), GITHUB_TOKEN="ghp-test", GITHUB_API_URL=github.url
+    )
     assert code == 1 and out.startswith("unknown repository acme/missing")
     github.violations.clear()
 
@@ -80,8 +90,9 @@ def test_unreachable_url_is_named(tmp_path: Path) -> None:
 
 def test_missing_scope_is_named(tmp_path: Path) -> None:
     with GitHubStandIn(scopes="read:org") as standin:
-        code, out = run(github_config(tmp_path), GITHUB_TOKEN="ghp-test",
-                        GITHUB_API_URL=standin.url)
+        code, out = run(
+            github_config(tmp_path), GITHUB_TOKEN="ghp-test", GITHUB_API_URL=standin.url
+        )
     assert code == 1 and out.startswith("missing scope") and "'repo'" in out
 
 
@@ -105,8 +116,12 @@ def test_jira_unknown_project_and_missing_permission(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("interventions:\n  issue_provider:\n    provider: jira\n")
     with JiraStandIn(permissions=("CREATE_ISSUES", "ADD_COMMENTS")) as standin:
-        env = dict(JIRA_URL=standin.url, JIRA_EMAIL="bot@example.com",
-                   JIRA_API_TOKEN="jira-test", JIRA_PROJECT_KEY="OPS")
+        env = dict(
+            JIRA_URL=standin.url,
+            JIRA_EMAIL="bot@example.com",
+            JIRA_API_TOKEN="jira-test",
+            JIRA_PROJECT_KEY="OPS",
+        )
         code, out = run(path, **env)
         assert code == 1 and out.startswith("missing scope") and "TRANSITION_ISSUES" in out
         code, out = run(path, **{**env, "JIRA_PROJECT_KEY": "NOPE"})

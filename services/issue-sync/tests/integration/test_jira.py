@@ -31,14 +31,19 @@ async def test_description_and_comments_are_valid_adf_with_tables_lists_and_code
         assert adf_problems(issue.description) == []
         assert adf_problems(issue.comments[0]) == []
         assert {"heading", "table", "tableHeader", "orderedList", "codeBlock"} <= node_types(
-            issue.description)
+            issue.description
+        )
         assert {"bulletList", "blockquote"} <= node_types(issue.comments[0])
         assert "interventions-incident-7" in issue.labels
 
 
 def _cfg(standin: JiraStandIn) -> JiraConfig:
-    return JiraConfig(url=standin.url, email="bot@example.com", api_token=SecretStr("jira-test"),
-                      project_key="OPS")
+    return JiraConfig(
+        url=standin.url,
+        email="bot@example.com",
+        api_token=SecretStr("jira-test"),
+        project_key="OPS",
+    )
 
 
 async def test_close_uses_the_transition_whose_name_matches() -> None:

@@ -27,9 +27,12 @@ select 1
 
 
 def ticket(incident: int = 7) -> NewTicket:
-    return NewTicket(title="[SEV1] Data freshness", body=BODY.replace(":7", f":{incident}"),
-                     marker=f"interventions:incident:{incident}",
-                     labels=("severity:sev1", "kind:invariant", "team:data-platform"))
+    return NewTicket(
+        title="[SEV1] Data freshness",
+        body=BODY.replace(":7", f":{incident}"),
+        marker=f"interventions:incident:{incident}",
+        labels=("severity:sev1", "kind:invariant", "team:data-platform"),
+    )
 
 
 async def test_open_comment_close_reopen_follow_the_documented_api(pair: Pair) -> None:
@@ -82,8 +85,9 @@ async def test_verify_says_ok_for_good_settings(pair: Pair) -> None:
 
 
 async def test_verify_names_an_unknown_repository_or_project(pair: Pair) -> None:
-    other = build_tracker(config_for(pair.name, pair.standin, repo="nope", project="NOPE"),
-                          timeout=5)
+    other = build_tracker(
+        config_for(pair.name, pair.standin, repo="nope", project="NOPE"), timeout=5
+    )
     with pytest.raises(NotFound, match=r"unknown (repository|project)"):
         await other.verify()
     await other.aclose()

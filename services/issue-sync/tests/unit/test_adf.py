@@ -16,8 +16,11 @@ def first(md: str) -> dict[str, Any]:
 
 
 def test_heading_keeps_its_level() -> None:
-    assert first("### Runbook") == {"type": "heading", "attrs": {"level": 3},
-                                    "content": [{"type": "text", "text": "Runbook"}]}
+    assert first("### Runbook") == {
+        "type": "heading",
+        "attrs": {"level": 3},
+        "content": [{"type": "text", "text": "Runbook"}],
+    }
 
 
 def test_inline_bold_code_and_links_become_marks() -> None:
@@ -27,7 +30,11 @@ def test_inline_bold_code_and_links_become_marks() -> None:
         {"type": "text", "text": " with "},
         {"type": "text", "text": "rerun_dbt", "marks": [{"type": "code"}]},
         {"type": "text", "text": ", see "},
-        {"type": "text", "text": "console", "marks": [{"type": "link", "attrs": {"href": "http://c/1"}}]},
+        {
+            "type": "text",
+            "text": "console",
+            "marks": [{"type": "link", "attrs": {"href": "http://c/1"}}],
+        },
     ]
 
 
@@ -45,21 +52,33 @@ def test_lists_nest_list_items_with_paragraphs() -> None:
 
 def test_fenced_code_keeps_language_and_text() -> None:
     assert first("```sql\nselect 1\n```") == {
-        "type": "codeBlock", "attrs": {"language": "sql"},
-        "content": [{"type": "text", "text": "select 1"}]}
+        "type": "codeBlock",
+        "attrs": {"language": "sql"},
+        "content": [{"type": "text", "text": "select 1"}],
+    }
 
 
 def test_tables_have_header_and_cell_paragraphs() -> None:
     table = first("| a | b |\n|---|---|\n| 1 | **2** |\n")
     assert [c["type"] for c in table["content"][0]["content"]] == ["tableHeader", "tableHeader"]
     cell = table["content"][1]["content"][1]
-    assert cell == {"type": "tableCell", "content": [{"type": "paragraph", "content": [
-        {"type": "text", "text": "2", "marks": [{"type": "strong"}]}]}]}
+    assert cell == {
+        "type": "tableCell",
+        "content": [
+            {
+                "type": "paragraph",
+                "content": [{"type": "text", "text": "2", "marks": [{"type": "strong"}]}],
+            }
+        ],
+    }
 
 
 def test_html_comments_are_dropped_and_empty_markdown_is_an_empty_doc() -> None:
-    assert to_adf("<!-- interventions:incident:1 -->\n") == {"type": "doc", "version": 1,
-                                                             "content": []}
+    assert to_adf("<!-- interventions:incident:1 -->\n") == {
+        "type": "doc",
+        "version": 1,
+        "content": [],
+    }
 
 
 def test_blockquote_rule_and_hard_break() -> None:

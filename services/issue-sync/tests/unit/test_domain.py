@@ -15,15 +15,31 @@ ALL = ("sev1", "sev2", "sev3", "sev4")
 
 
 def snap(status: str = "open", severity: str = "sev2") -> dict[str, Any]:
-    return {"id": 7, "kind": "budget", "key": "B", "severity": severity, "status": status,
-            "summary": "P95 latency", "owner_team": "data-platform", "details": {}}
+    return {
+        "id": 7,
+        "kind": "budget",
+        "key": "B",
+        "severity": severity,
+        "status": status,
+        "summary": "P95 latency",
+        "owner_team": "data-platform",
+        "details": {},
+    }
 
 
 def opened(severity: str = "sev2") -> inc.IncidentOpened:
-    return inc.IncidentOpened(incident_id=7, at=AT, incident=snap(severity=severity),
-                              kind="budget", key="B", severity=severity,  # type: ignore[arg-type]
-                              summary="P95 latency", owner_team="data-platform",
-                              detection_id="d", rule="r")
+    return inc.IncidentOpened(
+        incident_id=7,
+        at=AT,
+        incident=snap(severity=severity),
+        kind="budget",
+        key="B",
+        severity=severity,  # type: ignore[arg-type]
+        summary="P95 latency",
+        owner_team="data-platform",
+        detection_id="d",
+        rule="r",
+    )
 
 
 def kinds(event: Event, tracked: bool = True, severities: tuple[str, ...] = ALL) -> list[str]:
@@ -42,26 +58,45 @@ def test_severity_outside_the_configured_set_opens_nothing() -> None:
 
 
 def test_severity_raised_into_scope_opens_the_ticket_late() -> None:
-    raised = inc.SeverityChanged(incident_id=7, at=AT, incident=snap(severity="sev1"),
-                                 from_severity="sev4", to_severity="sev1", reason="worse")
+    raised = inc.SeverityChanged(
+        incident_id=7,
+        at=AT,
+        incident=snap(severity="sev1"),
+        from_severity="sev4",
+        to_severity="sev1",
+        reason="worse",
+    )
     assert kinds(raised, tracked=False, severities=("sev1",)) == ["open"]
 
 
 def test_lifecycle_steps_and_actions_become_comments() -> None:
-    for event in (inc.IncidentAcknowledged(incident_id=7, at=AT),
-                  inc.IncidentMitigated(incident_id=7, at=AT),
-                  inc.IncidentEscalated(incident_id=7, at=AT, reason="slow"),
-                  act.ActionFailed(execution_id="e", incident_id=7, action_type="clear_cache",
-                                   actor="ana", at=AT, error="boom")):
+    for event in (
+        inc.IncidentAcknowledged(incident_id=7, at=AT),
+        inc.IncidentMitigated(incident_id=7, at=AT),
+        inc.IncidentEscalated(incident_id=7, at=AT, reason="slow"),
+        act.ActionFailed(
+            execution_id="e",
+            incident_id=7,
+            action_type="clear_cache",
+            actor="ana",
+            at=AT,
+            error="boom",
+        ),
+    ):
         assert kinds(event) == ["comment"]
 
 
 def test_resolution_comments_then_closes_not_planned_for_false_positives() -> None:
     fixed = decide(inc.IncidentResolved(incident_id=7, at=AT), tracked=True, severities=ALL)
-    fp = decide(inc.IncidentResolved(incident_id=7, at=AT, resolution="false_positive"),
-                tracked=True, severities=ALL)
+    fp = decide(
+        inc.IncidentResolved(incident_id=7, at=AT, resolution="false_positive"),
+        tracked=True,
+        severities=ALL,
+    )
     assert [(o.kind, o.payload.get("reason")) for o in fixed] == [
-        ("comment", None), ("close", "completed")]
+        ("comment", None),
+        ("close", "completed"),
+    ]
     assert fp[1].payload["reason"] == "not_planned"
 
 

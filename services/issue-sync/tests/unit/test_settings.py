@@ -8,8 +8,12 @@ from interventions_platform.config import ConfigError
 from issue_sync.adapters.base import retry_after_seconds
 from issue_sync.settings import GitHubConfig, GitLabConfig, JiraConfig, load
 
-GUIDE = {"issue_provider": {"provider": "github", "config": {
-    "token": "t0k", "owner": "leok974", "repo": "ApplyLens"}}}
+GUIDE = {
+    "issue_provider": {
+        "provider": "github",
+        "config": {"token": "t0k", "owner": "leok974", "repo": "ApplyLens"},
+    }
+}
 
 
 def test_the_guides_block_configures_github_with_the_default_api_url() -> None:
@@ -22,19 +26,32 @@ def test_the_guides_block_configures_github_with_the_default_api_url() -> None:
 
 
 def test_github_repository_env_fills_owner_and_repo() -> None:
-    cfg = load({"issue_provider": {"provider": "github"}},
-               env={"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "acme/ops",
-                    "GITHUB_API_URL": "http://gh/"})
+    cfg = load(
+        {"issue_provider": {"provider": "github"}},
+        env={"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "acme/ops", "GITHUB_API_URL": "http://gh/"},
+    )
     assert isinstance(cfg.provider, GitHubConfig)
-    assert (cfg.provider.owner, cfg.provider.repo, cfg.provider.api_url) == ("acme", "ops", "http://gh")
+    assert (cfg.provider.owner, cfg.provider.repo, cfg.provider.api_url) == (
+        "acme",
+        "ops",
+        "http://gh",
+    )
 
 
 def test_gitlab_and_jira_come_from_their_env_vars() -> None:
-    gl = load({"issue_provider": {"provider": "gitlab"}},
-              env={"GITLAB_TOKEN": "t", "GITLAB_PROJECT_ID": "5"}).provider
-    jira = load({"issue_provider": {"provider": "jira"}},
-                env={"JIRA_URL": "https://x.atlassian.net", "JIRA_EMAIL": "a@b",
-                     "JIRA_API_TOKEN": "t", "JIRA_PROJECT_KEY": "OPS"}).provider
+    gl = load(
+        {"issue_provider": {"provider": "gitlab"}},
+        env={"GITLAB_TOKEN": "t", "GITLAB_PROJECT_ID": "5"},
+    ).provider
+    jira = load(
+        {"issue_provider": {"provider": "jira"}},
+        env={
+            "JIRA_URL": "https://x.atlassian.net",
+            "JIRA_EMAIL": "a@b",
+            "JIRA_API_TOKEN": "t",
+            "JIRA_PROJECT_KEY": "OPS",
+        },
+    ).provider
     assert isinstance(gl, GitLabConfig) and gl.url == "https://gitlab.com"
     assert isinstance(jira, JiraConfig) and jira.close_transitions[0] == "Done"
 

@@ -58,8 +58,9 @@ class StandIn:
         self._thread: threading.Thread | None = None
 
     # -- test controls -------------------------------------------------------------------
-    def fail_next(self, n: int, status: int, *, headers: dict[str, str] | None = None,
-                  body: Any = None) -> None:
+    def fail_next(
+        self, n: int, status: int, *, headers: dict[str, str] | None = None, body: Any = None
+    ) -> None:
         """Answer the next n requests with `status` (e.g. 429 + Retry-After, 503, 401)."""
         with self.lock:
             self._faults.append(Fault(n, status, dict(headers or {}), body))
@@ -87,11 +88,20 @@ class StandIn:
 
     def start(self) -> StandIn:
         self.port = free_port()
-        config = uvicorn.Config(self._asgi, host="127.0.0.1", port=self.port, loop="asyncio",
-                                log_level="error", lifespan="off", access_log=False,
-                                interface="asgi3")
+        config = uvicorn.Config(
+            self._asgi,
+            host="127.0.0.1",
+            port=self.port,
+            loop="asyncio",
+            log_level="error",
+            lifespan="off",
+            access_log=False,
+            interface="asgi3",
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name=type(self).__name__)
+        self._thread = threading.Thread(
+            target=self._server.run, daemon=True, name=type(self).__name__
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -129,21 +139,31 @@ class StandIn:
             body = raw.decode(errors="replace")
         # raw path: GitLab ids may be url-encoded paths (`acme%2Fops`)
         path = (request.scope.get("raw_path") or b"").decode() or request.url.path
-        call = Call(request.method, path, dict(request.query_params),
-                    {k.lower(): v for k, v in request.headers.items()}, body, time.time())
+        call = Call(
+            request.method,
+            path,
+            dict(request.query_params),
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+            time.time(),
+        )
         with self.lock:
             self.calls.append(call)
             fault = self._take_fault()
         if fault is not None:
-            reply: Reply = (fault.status, fault.body or {"message": "injected failure"},
-                            fault.headers)
+            reply: Reply = (
+                fault.status,
+                fault.body or {"message": "injected failure"},
+                fault.headers,
+            )
         else:
             reply = await self._route(request, path, body)
         call.status = reply[0]
         headers = reply[2] if len(reply) == 3 else {}
         content = b"" if reply[1] is None else orjson.dumps(reply[1])
-        return Response(content, status_code=reply[0], headers=headers,
-                        media_type="application/json")
+        return Response(
+            content, status_code=reply[0], headers=headers, media_type="application/json"
+        )
 
     def _take_fault(self) -> Fault | None:
         for fault in self._faults:
@@ -179,8 +199,9 @@ class StandIn:
         return None
 
 
-def shape(where: str, body: dict[str, Any], required: dict[str, Any],
-          optional: dict[str, Any]) -> str | None:
+def shape(
+    where: str, body: dict[str, Any], required: dict[str, Any], optional: dict[str, Any]
+) -> str | None:
     """A problem with a JSON object's keys and types, or None when it matches."""
     for key, typ in required.items():
         if key not in body:
@@ -209,19 +230,46 @@ class GitHubIssue:
 
 
 Shape = tuple[dict[str, Any], dict[str, Any]]
-_ISSUE_CREATE: Shape = ({"title": str}, {"body": str, "labels": list, "assignees": list,
-                                  "milestone": (int, str), "assignee": str, "type": str})
-_ISSUE_UPDATE: Shape = ({}, {"title": str, "body": str, "labels": list, "assignees": list,
-                      "milestone": (int, str), "assignee": str, "state": str,
-                      "state_reason": str, "type": str})
+_ISSUE_CREATE: Shape = (
+    {"title": str},
+    {
+        "body": str,
+        "labels": list,
+        "assignees": list,
+        "milestone": (int, str),
+        "assignee": str,
+        "type": str,
+    },
+)
+_ISSUE_UPDATE: Shape = (
+    {},
+    {
+        "title": str,
+        "body": str,
+        "labels": list,
+        "assignees": list,
+        "milestone": (int, str),
+        "assignee": str,
+        "state": str,
+        "state_reason": str,
+        "type": str,
+    },
+)
 _REASONS = {"closed": {"completed", "not_planned", "duplicate"}, "open": {"reopened"}}
 
 
 class GitHubStandIn(StandIn):
     """The GitHub REST API for one repository (issues, comments, search)."""
 
-    def __init__(self, *, token: str = "ghp-test", owner: str = "acme", repo: str = "ops",
-                 scopes: str | None = "repo", can_push: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "ghp-test",
+        owner: str = "acme",
+        repo: str = "ops",
+        scopes: str | None = "repo",
+        can_push: bool = True,
+    ) -> None:
         super().__init__()
         self.token, self.owner, self.repo = token, owner, repo
         self.scopes, self.can_push = scopes, can_push
@@ -240,8 +288,10 @@ class GitHubStandIn(StandIn):
     def check_common(self, request: Request, body: Any) -> Reply | None:
         h = request.headers
         if h.get("authorization") not in (f"Bearer {self.token}", f"token {self.token}"):
-            return 401, {"message": "Bad credentials",
-                         "documentation_url": "https://docs.github.com/rest"}
+            return 401, {
+                "message": "Bad credentials",
+                "documentation_url": "https://docs.github.com/rest",
+            }
         if h.get("accept") != "application/vnd.github+json":
             self.violation(f"Accept header was {h.get('accept')!r}")
         if h.get("x-github-api-version") != "2022-11-28":
@@ -254,9 +304,20 @@ class GitHubStandIn(StandIn):
 
     async def _repo(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         headers = {"X-OAuth-Scopes": self.scopes} if self.scopes is not None else {}
-        return 200, {"full_name": f"{self.owner}/{self.repo}", "has_issues": True,
-                     "permissions": {"admin": False, "push": self.can_push, "pull": True,
-                                     "triage": self.can_push}}, headers
+        return (
+            200,
+            {
+                "full_name": f"{self.owner}/{self.repo}",
+                "has_issues": True,
+                "permissions": {
+                    "admin": False,
+                    "push": self.can_push,
+                    "pull": True,
+                    "triage": self.can_push,
+                },
+            },
+            headers,
+        )
 
     async def _create(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         problem = shape("create issue", body, *_ISSUE_CREATE)
@@ -266,14 +327,25 @@ class GitHubStandIn(StandIn):
         with self.lock:
             self.created += 1
             number = self.created  # numbers are never reused, even after a deletion
-            self.issues[number] = GitHubIssue(number, body["title"], body.get("body") or "",
-                                              list(body.get("labels", [])), history=["opened"])
+            self.issues[number] = GitHubIssue(
+                number,
+                body["title"],
+                body.get("body") or "",
+                list(body.get("labels", [])),
+                history=["opened"],
+            )
         return 201, self._doc(self.issues[number])
 
     def _doc(self, issue: GitHubIssue) -> dict[str, Any]:
-        return {"number": issue.number, "html_url": self.html_url(issue.number),
-                "title": issue.title, "body": issue.body, "state": issue.state,
-                "state_reason": issue.state_reason, "labels": [{"name": x} for x in issue.labels]}
+        return {
+            "number": issue.number,
+            "html_url": self.html_url(issue.number),
+            "title": issue.title,
+            "body": issue.body,
+            "state": issue.state,
+            "state_reason": issue.state_reason,
+            "labels": [{"name": x} for x in issue.labels],
+        }
 
     async def _comment(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         problem = shape("create comment", body, {"body": str}, {})

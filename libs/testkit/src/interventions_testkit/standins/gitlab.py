@@ -24,17 +24,41 @@ class GitLabIssue:
     history: list[str] = field(default_factory=list)
 
 
-_CREATE: Shape = ({"title": str}, {"description": str, "labels": (str, list), "assignee_ids": list,
-                            "confidential": bool, "due_date": str, "issue_type": str})
-_UPDATE: Shape = ({}, {"title": str, "description": str, "labels": (str, list), "state_event": str,
-                "add_labels": (str, list), "remove_labels": (str, list)})
+_CREATE: Shape = (
+    {"title": str},
+    {
+        "description": str,
+        "labels": (str, list),
+        "assignee_ids": list,
+        "confidential": bool,
+        "due_date": str,
+        "issue_type": str,
+    },
+)
+_UPDATE: Shape = (
+    {},
+    {
+        "title": str,
+        "description": str,
+        "labels": (str, list),
+        "state_event": str,
+        "add_labels": (str, list),
+        "remove_labels": (str, list),
+    },
+)
 
 
 class GitLabStandIn(StandIn):
     """The GitLab API for one project, addressable by numeric id or url-encoded path."""
 
-    def __init__(self, *, token: str = "glpat-test", project_id: str = "77",
-                 path: str = "acme/ops", access_level: int = 30) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "glpat-test",
+        project_id: str = "77",
+        path: str = "acme/ops",
+        access_level: int = 30,
+    ) -> None:
         super().__init__()
         self.token, self.project_id, self.path = token, project_id, path
         self.access_level = access_level
@@ -61,10 +85,15 @@ class GitLabStandIn(StandIn):
     async def _project(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         if not self._known(m):
             return 404, {"message": "404 Project Not Found"}
-        return 200, {"id": int(self.project_id), "path_with_namespace": self.path,
-                     "issues_enabled": True,
-                     "permissions": {"project_access": {"access_level": self.access_level},
-                                     "group_access": None}}
+        return 200, {
+            "id": int(self.project_id),
+            "path_with_namespace": self.path,
+            "issues_enabled": True,
+            "permissions": {
+                "project_access": {"access_level": self.access_level},
+                "group_access": None,
+            },
+        }
 
     async def _create(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         if not self._known(m):
@@ -78,14 +107,21 @@ class GitLabStandIn(StandIn):
         with self.lock:
             self.created += 1
             iid = self.created
-            self.issues[iid] = GitLabIssue(iid, body["title"], body.get("description") or "",
-                                           labels, history=["opened"])
+            self.issues[iid] = GitLabIssue(
+                iid, body["title"], body.get("description") or "", labels, history=["opened"]
+            )
         return 201, self._doc(self.issues[iid])
 
     def _doc(self, issue: GitLabIssue) -> dict[str, Any]:
-        return {"id": 1000 + issue.iid, "iid": issue.iid, "title": issue.title,
-                "description": issue.description, "labels": issue.labels,
-                "state": issue.state, "web_url": self.web_url(issue.iid)}
+        return {
+            "id": 1000 + issue.iid,
+            "iid": issue.iid,
+            "title": issue.title,
+            "description": issue.description,
+            "labels": issue.labels,
+            "state": issue.state,
+            "web_url": self.web_url(issue.iid),
+        }
 
     async def _search(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         if not self._known(m):
@@ -96,8 +132,11 @@ class GitLabStandIn(StandIn):
             self.violation(f"issue search with search={term!r} in={scope!r}")
             return 400, {"message": "in does not have a valid value"}
         with self.lock:
-            hits = [self._doc(i) for i in self.issues.values()
-                    if term in i.description or ("title" in scope and term in i.title)]
+            hits = [
+                self._doc(i)
+                for i in self.issues.values()
+                if term in i.description or ("title" in scope and term in i.title)
+            ]
         return 200, hits
 
     async def _note(self, request: Request, m: re.Match[str], body: Any) -> Reply:

@@ -14,22 +14,52 @@ from starlette.requests import Request
 from .github import Reply, StandIn
 
 INLINE = {"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status"}
-_CELL = {"paragraph", "bulletList", "orderedList", "codeBlock", "heading", "rule", "blockquote",
-         "panel"}
+_CELL = {
+    "paragraph",
+    "bulletList",
+    "orderedList",
+    "codeBlock",
+    "heading",
+    "rule",
+    "blockquote",
+    "panel",
+}
 CHILDREN: dict[str, set[str]] = {
-    "doc": {"paragraph", "heading", "bulletList", "orderedList", "codeBlock", "blockquote",
-            "rule", "table", "panel"},
-    "paragraph": INLINE, "heading": INLINE,
-    "bulletList": {"listItem"}, "orderedList": {"listItem"},
+    "doc": {
+        "paragraph",
+        "heading",
+        "bulletList",
+        "orderedList",
+        "codeBlock",
+        "blockquote",
+        "rule",
+        "table",
+        "panel",
+    },
+    "paragraph": INLINE,
+    "heading": INLINE,
+    "bulletList": {"listItem"},
+    "orderedList": {"listItem"},
     "listItem": {"paragraph", "bulletList", "orderedList", "codeBlock"},
     "blockquote": {"paragraph", "bulletList", "orderedList", "codeBlock"},
     "panel": {"paragraph", "heading", "bulletList", "orderedList"},
-    "codeBlock": {"text"}, "table": {"tableRow"}, "tableRow": {"tableHeader", "tableCell"},
-    "tableHeader": _CELL, "tableCell": _CELL,
+    "codeBlock": {"text"},
+    "table": {"tableRow"},
+    "tableRow": {"tableHeader", "tableCell"},
+    "tableHeader": _CELL,
+    "tableCell": _CELL,
 }
 LEAVES = {"rule", "hardBreak", "text", "mention", "emoji", "inlineCard", "date", "status"}
-NON_EMPTY = {"listItem", "bulletList", "orderedList", "table", "tableRow", "tableHeader",
-             "tableCell", "blockquote"}
+NON_EMPTY = {
+    "listItem",
+    "bulletList",
+    "orderedList",
+    "table",
+    "tableRow",
+    "tableHeader",
+    "tableCell",
+    "blockquote",
+}
 MARKS = {"strong", "em", "strike", "code", "link", "underline", "textColor", "subsup"}
 
 
@@ -118,9 +148,14 @@ class JiraIssue:
 class JiraStandIn(StandIn):
     """Jira Cloud for one project (issues, comments, transitions, JQL search)."""
 
-    def __init__(self, *, email: str = "bot@example.com", api_token: str = "jira-test",
-                 project_key: str = "OPS", permissions: tuple[str, ...] = (
-                     "CREATE_ISSUES", "ADD_COMMENTS", "TRANSITION_ISSUES")) -> None:
+    def __init__(
+        self,
+        *,
+        email: str = "bot@example.com",
+        api_token: str = "jira-test",
+        project_key: str = "OPS",
+        permissions: tuple[str, ...] = ("CREATE_ISSUES", "ADD_COMMENTS", "TRANSITION_ISSUES"),
+    ) -> None:
         super().__init__()
         self.email, self.api_token, self.project_key = email, api_token, project_key
         self.granted = set(permissions)
@@ -145,8 +180,10 @@ class JiraStandIn(StandIn):
 
     def _bad(self, problem: str, field_name: str = "") -> Reply:
         self.violation(problem)
-        return 400, {"errorMessages": [] if field_name else [problem],
-                     "errors": {field_name: problem} if field_name else {}}
+        return 400, {
+            "errorMessages": [] if field_name else [problem],
+            "errors": {field_name: problem} if field_name else {},
+        }
 
     async def _create(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         fields = body.get("fields") if isinstance(body, dict) else None
@@ -158,10 +195,18 @@ class JiraStandIn(StandIn):
         with self.lock:
             self.created += 1
             key = f"{self.project_key}-{self.created}"
-            self.issues[key] = JiraIssue(key, fields["summary"], fields["description"],
-                                         list(fields.get("labels", [])), history=["opened"])
-        return 201, {"id": str(10000 + self.created), "key": key,
-                     "self": f"{self.url}/rest/api/3/issue/{key}"}
+            self.issues[key] = JiraIssue(
+                key,
+                fields["summary"],
+                fields["description"],
+                list(fields.get("labels", [])),
+                history=["opened"],
+            )
+        return 201, {
+            "id": str(10000 + self.created),
+            "key": key,
+            "self": f"{self.url}/rest/api/3/issue/{key}",
+        }
 
     def _fields_problem(self, f: dict[str, Any]) -> tuple[str, str] | None:
         if (f.get("project") or {}).get("key") != self.project_key:
@@ -184,10 +229,17 @@ class JiraStandIn(StandIn):
     async def _get(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         issue = self._issue(m)
         if issue is None:
-            return 404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."]}
+            return 404, {
+                "errorMessages": ["Issue does not exist or you do not have permission to see it."]
+            }
         category = next((w[4] for w in WORKFLOW if w[3] == issue.status), "new")
-        return 200, {"key": issue.key, "fields": {"summary": issue.summary, "status": {
-            "name": issue.status, "statusCategory": {"key": category}}}}
+        return 200, {
+            "key": issue.key,
+            "fields": {
+                "summary": issue.summary,
+                "status": {"name": issue.status, "statusCategory": {"key": category}},
+            },
+        }
 
     async def _comment(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         problems = adf_problems(body.get("body"))
@@ -195,7 +247,9 @@ class JiraStandIn(StandIn):
             return self._bad("Comment body is not a valid Atlassian Document: " + problems[0])
         issue = self._issue(m)
         if issue is None:
-            return 404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."]}
+            return 404, {
+                "errorMessages": ["Issue does not exist or you do not have permission to see it."]
+            }
         with self.lock:
             issue.comments.append(body["body"])
             issue.history.append("comment")
@@ -205,9 +259,13 @@ class JiraStandIn(StandIn):
         issue = self._issue(m)
         if issue is None:
             return 404, {"errorMessages": ["Issue does not exist"]}
-        return 200, {"transitions": [
-            {"id": tid, "name": name, "to": {"name": to, "statusCategory": {"key": cat}}}
-            for tid, name, sources, to, cat in WORKFLOW if issue.status in sources]}
+        return 200, {
+            "transitions": [
+                {"id": tid, "name": name, "to": {"name": to, "statusCategory": {"key": cat}}}
+                for tid, name, sources, to, cat in WORKFLOW
+                if issue.status in sources
+            ]
+        }
 
     async def _transition(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         issue = self._issue(m)
@@ -229,15 +287,30 @@ class JiraStandIn(StandIn):
         if label is None or project is None:
             return self._bad(f"unsupported JQL {jql!r}")
         with self.lock:
-            hits = [i for i in self.issues.values()
-                    if project.group(1) == self.project_key and label.group(1) in i.labels]
-        return 200, {"issues": [{"id": str(10000 + n), "key": i.key,
-                                 "fields": {"summary": i.summary, "labels": i.labels}}
-                                for n, i in enumerate(hits, 1)], "isLast": True}
+            hits = [
+                i
+                for i in self.issues.values()
+                if project.group(1) == self.project_key and label.group(1) in i.labels
+            ]
+        return 200, {
+            "issues": [
+                {
+                    "id": str(10000 + n),
+                    "key": i.key,
+                    "fields": {"summary": i.summary, "labels": i.labels},
+                }
+                for n, i in enumerate(hits, 1)
+            ],
+            "isLast": True,
+        }
 
     async def _myself(self, request: Request, m: re.Match[str], body: Any) -> Reply:
-        return 200, {"accountId": "5b10ac8d82e05b22cc7d4ef5", "emailAddress": self.email,
-                     "displayName": "Interventions Bot", "active": True}
+        return 200, {
+            "accountId": "5b10ac8d82e05b22cc7d4ef5",
+            "emailAddress": self.email,
+            "displayName": "Interventions Bot",
+            "active": True,
+        }
 
     async def _project(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         if m.group(1) != self.project_key:
@@ -248,5 +321,8 @@ class JiraStandIn(StandIn):
         wanted = request.query_params.get("permissions", "")
         if not wanted:
             return self._bad("The permissions query parameter is required.")
-        return 200, {"permissions": {p: {"key": p, "havePermission": p in self.granted}
-                                     for p in wanted.split(",")}}
+        return 200, {
+            "permissions": {
+                p: {"key": p, "havePermission": p in self.granted} for p in wanted.split(",")
+            }
+        }

@@ -19,16 +19,26 @@ Mark = dict[str, Any]
 _MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 _BLOCKS: dict[str, str] = {
-    "paragraph_open": "paragraph", "bullet_list_open": "bulletList",
-    "ordered_list_open": "orderedList", "list_item_open": "listItem",
-    "blockquote_open": "blockquote", "table_open": "table", "tr_open": "tableRow",
-    "th_open": "tableHeader", "td_open": "tableCell", "heading_open": "heading",
+    "paragraph_open": "paragraph",
+    "bullet_list_open": "bulletList",
+    "ordered_list_open": "orderedList",
+    "list_item_open": "listItem",
+    "blockquote_open": "blockquote",
+    "table_open": "table",
+    "tr_open": "tableRow",
+    "th_open": "tableHeader",
+    "td_open": "tableCell",
+    "heading_open": "heading",
 }
 _TRANSPARENT = {"thead_open", "thead_close", "tbody_open", "tbody_close"}
 _CELLS = {"tableHeader", "tableCell"}
 _MARKS = {"strong_open": "strong", "em_open": "em", "s_open": "strike"}
-_MARK_CLOSE = {"strong_close": "strong", "em_close": "em", "s_close": "strike",
-               "link_close": "link"}
+_MARK_CLOSE = {
+    "strong_close": "strong",
+    "em_close": "em",
+    "s_close": "strike",
+    "link_close": "link",
+}
 
 
 def to_adf(markdown: str) -> Node:

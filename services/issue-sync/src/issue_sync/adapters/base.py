@@ -68,8 +68,9 @@ class Unavailable(TrackerError):
 
     retryable = True
 
-    def __init__(self, message: str, *, status_code: int | None = None,
-                 retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+    ):
         super().__init__(message, status_code=status_code)
         self.retry_after = retry_after
 
@@ -98,8 +99,9 @@ class IssueTracker(Protocol):
     async def aclose(self) -> None: ...
 
 
-def retry_after_seconds(headers: httpx.Headers, *, now: float | None = None,
-                        default: float = 60.0) -> float:
+def retry_after_seconds(
+    headers: httpx.Headers, *, now: float | None = None, default: float = 60.0
+) -> float:
     """Seconds to wait from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (epoch)."""
     now = time.time() if now is None else now
     value = headers.get("retry-after")
@@ -124,17 +126,22 @@ def raise_for(response: httpx.Response, what: str, *, auth_hint: str) -> None:
     detail = _vendor_message(response)
     if code == 429 or (code == 403 and response.headers.get("x-ratelimit-remaining") == "0"):
         wait = retry_after_seconds(response.headers)
-        raise RateLimited(f"{what}: rate limited, retrying in {wait:.0f}s", retry_after=wait,
-                          status_code=code)
+        raise RateLimited(
+            f"{what}: rate limited, retrying in {wait:.0f}s", retry_after=wait, status_code=code
+        )
     if code in (401, 403):
-        raise AuthError(f"{what}: HTTP {code} {detail}; check token/permissions ({auth_hint})",
-                        status_code=code)
+        raise AuthError(
+            f"{what}: HTTP {code} {detail}; check token/permissions ({auth_hint})", status_code=code
+        )
     if code == 404:
         raise NotFound(f"{what}: not found (HTTP 404) {detail}".rstrip(), status_code=code)
     if code >= 500:
         retry = retry_after_seconds(response.headers, default=-1.0)
-        raise Unavailable(f"{what}: tracker unavailable (HTTP {code})", status_code=code,
-                          retry_after=retry if retry >= 0 else None)
+        raise Unavailable(
+            f"{what}: tracker unavailable (HTTP {code})",
+            status_code=code,
+            retry_after=retry if retry >= 0 else None,
+        )
     raise Rejected(f"{what}: rejected (HTTP {code}) {detail}".rstrip(), status_code=code)
 
 
@@ -150,8 +157,9 @@ def _vendor_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-async def send(client: httpx.AsyncClient, method: str, url: str, what: str, *, auth_hint: str,
-               **kw: Any) -> httpx.Response:
+async def send(
+    client: httpx.AsyncClient, method: str, url: str, what: str, *, auth_hint: str, **kw: Any
+) -> httpx.Response:
     """One HTTP call with transport failures and error statuses mapped to our errors."""
     try:
         response = await client.request(method, url, **kw)

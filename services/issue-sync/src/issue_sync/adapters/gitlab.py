@@ -22,24 +22,35 @@ class GitLabTracker:
     def __init__(self, cfg: GitLabConfig, *, timeout: float = 15.0):
         self.cfg = cfg
         self.project = f"/api/v4/projects/{quote(cfg.project_id, safe='')}"
-        self.client = httpx.AsyncClient(base_url=cfg.url, timeout=timeout, headers={
-            "PRIVATE-TOKEN": cfg.token.get_secret_value(),
-            "User-Agent": "interventions-issue-sync",
-        })
+        self.client = httpx.AsyncClient(
+            base_url=cfg.url,
+            timeout=timeout,
+            headers={
+                "PRIVATE-TOKEN": cfg.token.get_secret_value(),
+                "User-Agent": "interventions-issue-sync",
+            },
+        )
 
     async def _call(self, method: str, path: str, what: str, **kw: Any) -> httpx.Response:
         return await send(self.client, method, path, what, auth_hint=AUTH_HINT, **kw)
 
     async def open(self, ticket: NewTicket) -> Ticket:
-        body = {"title": ticket.title, "description": ticket.body,
-                "labels": ",".join(ticket.labels)}
+        body = {
+            "title": ticket.title,
+            "description": ticket.body,
+            "labels": ",".join(ticket.labels),
+        }
         r = await self._call("POST", f"{self.project}/issues", "create GitLab issue", json=body)
         doc = r.json()
         return Ticket(external_id=str(doc["iid"]), url=str(doc["web_url"]))
 
     async def comment(self, external_id: str, body: str) -> None:
-        await self._call("POST", f"{self.project}/issues/{external_id}/notes",
-                         f"comment on GitLab issue #{external_id}", json={"body": body})
+        await self._call(
+            "POST",
+            f"{self.project}/issues/{external_id}/notes",
+            f"comment on GitLab issue #{external_id}",
+            json={"body": body},
+        )
 
     async def close(self, external_id: str, reason: CloseReason) -> None:
         await self._state(external_id, "close")
@@ -48,12 +59,20 @@ class GitLabTracker:
         await self._state(external_id, "reopen")
 
     async def _state(self, external_id: str, event: str) -> None:
-        await self._call("PUT", f"{self.project}/issues/{external_id}",
-                         f"{event} GitLab issue #{external_id}", json={"state_event": event})
+        await self._call(
+            "PUT",
+            f"{self.project}/issues/{external_id}",
+            f"{event} GitLab issue #{external_id}",
+            json={"state_event": event},
+        )
 
     async def find_by_marker(self, marker: str) -> Ticket | None:
-        r = await self._call("GET", f"{self.project}/issues", "search GitLab issues",
-                             params={"search": marker, "in": "description", "per_page": 20})
+        r = await self._call(
+            "GET",
+            f"{self.project}/issues",
+            "search GitLab issues",
+            params={"search": marker, "in": "description", "per_page": 20},
+        )
         for item in r.json():
             if f"<!-- {marker} -->" in (item.get("description") or ""):
                 return Ticket(external_id=str(item["iid"]), url=str(item["web_url"]))
@@ -64,12 +83,16 @@ class GitLabTracker:
         try:
             r = await self._call("GET", self.project, f"read project {pid}")
         except NotFound:
-            raise NotFound(f"unknown project {pid} at {self.cfg.url} (or the token cannot "
-                           "see it)", status_code=404) from None
+            raise NotFound(
+                f"unknown project {pid} at {self.cfg.url} (or the token cannot see it)",
+                status_code=404,
+            ) from None
         except AuthError as exc:
             what = "missing scope" if exc.status_code == 403 else "bad token"
-            raise AuthError(f"{what}: GitLab answered HTTP {exc.status_code} for project {pid}; "
-                            f"{AUTH_HINT}", status_code=exc.status_code) from None
+            raise AuthError(
+                f"{what}: GitLab answered HTTP {exc.status_code} for project {pid}; {AUTH_HINT}",
+                status_code=exc.status_code,
+            ) from None
         return _access_problems(pid, r.json())
 
     async def aclose(self) -> None:
@@ -78,11 +101,14 @@ class GitLabTracker:
 
 def _access_problems(pid: str, doc: dict[str, Any]) -> str:
     perms = doc.get("permissions") or {}
-    levels = [(perms.get(k) or {}).get("access_level") or 0
-              for k in ("project_access", "group_access")]
+    levels = [
+        (perms.get(k) or {}).get("access_level") or 0 for k in ("project_access", "group_access")
+    ]
     if perms and max(levels) < REPORTER:
-        raise AuthError(f"missing scope: the token's user has no Reporter access to project "
-                        f"{pid}", status_code=403)
+        raise AuthError(
+            f"missing scope: the token's user has no Reporter access to project {pid}",
+            status_code=403,
+        )
     if doc.get("issues_enabled") is False:
         raise AuthError(f"issues are disabled on project {pid}", status_code=403)
     name = doc.get("path_with_namespace") or pid

@@ -28,28 +28,40 @@ class JiraTracker:
     def __init__(self, cfg: JiraConfig, *, timeout: float = 15.0):
         self.cfg = cfg
         basic = base64.b64encode(f"{cfg.email}:{cfg.api_token.get_secret_value()}".encode())
-        self.client = httpx.AsyncClient(base_url=cfg.url, timeout=timeout, headers={
-            "Authorization": f"Basic {basic.decode()}", "Accept": "application/json",
-            "User-Agent": "interventions-issue-sync",
-        })
+        self.client = httpx.AsyncClient(
+            base_url=cfg.url,
+            timeout=timeout,
+            headers={
+                "Authorization": f"Basic {basic.decode()}",
+                "Accept": "application/json",
+                "User-Agent": "interventions-issue-sync",
+            },
+        )
 
     async def _call(self, method: str, path: str, what: str, **kw: Any) -> httpx.Response:
         return await send(self.client, method, path, what, auth_hint=AUTH_HINT, **kw)
 
     async def open(self, ticket: NewTicket) -> Ticket:
         fields = {
-            "project": {"key": self.cfg.project_key}, "summary": ticket.title[:250],
-            "issuetype": {"name": self.cfg.issue_type}, "description": to_adf(ticket.body),
+            "project": {"key": self.cfg.project_key},
+            "summary": ticket.title[:250],
+            "issuetype": {"name": self.cfg.issue_type},
+            "description": to_adf(ticket.body),
             "labels": [*(_label(x) for x in ticket.labels), marker_label(ticket.marker)],
         }
-        r = await self._call("POST", "/rest/api/3/issue", "create Jira issue",
-                             json={"fields": fields})
+        r = await self._call(
+            "POST", "/rest/api/3/issue", "create Jira issue", json={"fields": fields}
+        )
         key = str(r.json()["key"])
         return Ticket(external_id=key, url=f"{self.cfg.url}/browse/{key}")
 
     async def comment(self, external_id: str, body: str) -> None:
-        await self._call("POST", f"/rest/api/3/issue/{external_id}/comment",
-                         f"comment on Jira issue {external_id}", json={"body": to_adf(body)})
+        await self._call(
+            "POST",
+            f"/rest/api/3/issue/{external_id}/comment",
+            f"comment on Jira issue {external_id}",
+            json={"body": to_adf(body)},
+        )
 
     async def close(self, external_id: str, reason: CloseReason) -> None:
         await self._transition(external_id, self.cfg.close_transitions, done=True)
@@ -66,21 +78,32 @@ class JiraTracker:
             if await self._is_done(key) == done:
                 return  # already where we want it: nothing to do
             offered = ", ".join(str(t.get("name")) for t in available) or "none"
-            raise Rejected(f"{what}: no transition named {'/'.join(names)} (offered: {offered}); "
-                           "set issue_provider.config.close_transitions to your workflow's names")
-        await self._call("POST", f"/rest/api/3/issue/{key}/transitions", what,
-                         json={"transition": {"id": str(chosen["id"])}})
+            raise Rejected(
+                f"{what}: no transition named {'/'.join(names)} (offered: {offered}); "
+                "set issue_provider.config.close_transitions to your workflow's names"
+            )
+        await self._call(
+            "POST",
+            f"/rest/api/3/issue/{key}/transitions",
+            what,
+            json={"transition": {"id": str(chosen["id"])}},
+        )
 
     async def _is_done(self, key: str) -> bool:
-        r = await self._call("GET", f"/rest/api/3/issue/{key}", f"read Jira issue {key}",
-                             params={"fields": "status"})
+        r = await self._call(
+            "GET", f"/rest/api/3/issue/{key}", f"read Jira issue {key}", params={"fields": "status"}
+        )
         status = r.json().get("fields", {}).get("status", {})
         return bool(status.get("statusCategory", {}).get("key") == "done")
 
     async def find_by_marker(self, marker: str) -> Ticket | None:
         jql = f'project = "{self.cfg.project_key}" AND labels = "{marker_label(marker)}"'
-        r = await self._call("GET", "/rest/api/3/search/jql", "search Jira issues (JQL)",
-                             params={"jql": jql, "fields": "summary,labels", "maxResults": 5})
+        r = await self._call(
+            "GET",
+            "/rest/api/3/search/jql",
+            "search Jira issues (JQL)",
+            params={"jql": jql, "fields": "summary,labels", "maxResults": 5},
+        )
         for issue in r.json().get("issues", []):
             key = str(issue["key"])
             return Ticket(external_id=key, url=f"{self.cfg.url}/browse/{key}")
@@ -90,26 +113,36 @@ class JiraTracker:
         try:
             me = (await self._call("GET", "/rest/api/3/myself", "read the Jira user")).json()
         except (AuthError, NotFound) as exc:
-            raise AuthError(f"bad token: Jira answered HTTP {exc.status_code} for "
-                            f"{self.cfg.email}; check JIRA_EMAIL and JIRA_API_TOKEN",
-                            status_code=exc.status_code) from None
+            raise AuthError(
+                f"bad token: Jira answered HTTP {exc.status_code} for "
+                f"{self.cfg.email}; check JIRA_EMAIL and JIRA_API_TOKEN",
+                status_code=exc.status_code,
+            ) from None
         key = self.cfg.project_key
         try:
             await self._call("GET", f"/rest/api/3/project/{key}", f"read Jira project {key}")
         except NotFound:
-            raise NotFound(f"unknown project {key} at {self.cfg.url} (or "
-                           f"{self.cfg.email} cannot browse it)", status_code=404) from None
+            raise NotFound(
+                f"unknown project {key} at {self.cfg.url} (or {self.cfg.email} cannot browse it)",
+                status_code=404,
+            ) from None
         await self._permissions(key)
         return f"OK: Jira project {key} reachable as {me.get('displayName') or self.cfg.email}"
 
     async def _permissions(self, key: str) -> None:
-        r = await self._call("GET", "/rest/api/3/mypermissions", f"read permissions on {key}",
-                             params={"projectKey": key, "permissions": ",".join(NEEDED)})
+        r = await self._call(
+            "GET",
+            "/rest/api/3/mypermissions",
+            f"read permissions on {key}",
+            params={"projectKey": key, "permissions": ",".join(NEEDED)},
+        )
         perms = r.json().get("permissions", {})
         missing = [p for p in NEEDED if not perms.get(p, {}).get("havePermission")]
         if missing:
-            raise AuthError(f"missing scope: {self.cfg.email} lacks {', '.join(missing)} on "
-                            f"project {key}", status_code=403)
+            raise AuthError(
+                f"missing scope: {self.cfg.email} lacks {', '.join(missing)} on project {key}",
+                status_code=403,
+            )
 
     async def aclose(self) -> None:
         await self.client.aclose()
