@@ -115,3 +115,39 @@ async def test_pagerduty_400_is_recorded_as_failed_with_the_body_and_not_retried
     assert failed.status_code == 400 and failed.retryable is False
     assert "scripted refusal" in failed.error
     assert len(pagerduty.calls) == 1
+
+
+async def test_slack_bot_threads_updates_coalesces_a_burst_and_honours_retry_after(
+    notifiers: Notifiers,
+    bus: Bus,
+    slack: SlackStandIn,
+) -> None:
+    from interventions_events import Envelope
+    from interventions_events import incidents as ev
+
+    from .conftest import now, snapshot
+
+    notifiers.configure(notifier={"slack": {"coalesce_window": "1500ms"}})
+    slack.script = [(429, "1")]
+    notifiers.start(
+        SLACK_BOT_TOKEN=slack.bot_token, SLACK_CHANNEL="#incidents", SLACK_API_URL=slack.api_url
+    )
+    await bus.publish(opened(41, "sev3"))
+    await wait_for(lambda: len(slack.snapshot()) == 1, what="the first message")
+    calls = [c for c in slack.calls]
+    assert [c.status for c in calls][:2] == [429, 200]
+    assert calls[1].at - calls[0].at >= 1.0  # Retry-After: 1 was honoured
+    mitigated = Envelope(
+        source="test",
+        data=ev.IncidentMitigated(
+            incident_id=41, at=now(), by="alice", incident=snapshot(41, "sev3", "mitigated", 3)
+        ),
+    )
+    await bus.publish(acknowledged(41, "sev3"), mitigated, resolved(41, "sev3", 4))
+    await wait_for(lambda: len(slack.snapshot()) >= 2, what="the update")
+    await asyncio.sleep(2.0)  # a second, uncoalesced update would arrive by now
+    first, update = slack.snapshot()
+    assert first.thread_ts is None and update.thread_ts == first.ts
+    context = update.body["blocks"][2]["elements"][0]["text"]
+    assert "Acknowledged" in context and "Mitigated" in context and "Resolved" in context
+    assert "resolved" in update.body["blocks"][1]["fields"][1]["text"]
