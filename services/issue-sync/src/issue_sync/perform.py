@@ -49,8 +49,9 @@ class Performer:
             return
         p = op.payload
         found: Ticket | None = None
-        # A previous attempt may have created the ticket and died before recording it.
-        if op.attempts > 0 and op.error_kind in (None, "unavailable"):
+        # A previous attempt may have created the ticket and died (or timed out) before
+        # recording it: look for the marker first. One lookup is cheaper than a duplicate.
+        if op.attempts > 0:
             found = await self.tracker.find_by_marker(p["marker"])
         ticket = found or await self.tracker.open(
             NewTicket(

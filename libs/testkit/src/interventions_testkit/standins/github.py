@@ -278,6 +278,7 @@ class GitHubStandIn(StandIn):
         base = rf"/repos/{re.escape(owner)}/{re.escape(repo)}"
         self.route("GET", base, self._repo)
         self.route("POST", base + "/issues", self._create)
+        self.route("GET", base + "/issues", self._list)
         self.route("POST", base + r"/issues/(\d+)/comments", self._comment)
         self.route("PATCH", base + r"/issues/(\d+)", self._update)
         self.route("GET", r"/search/issues", self._search)
@@ -378,6 +379,23 @@ class GitHubStandIn(StandIn):
                 issue.history.append(state if state == "closed" else "reopened")
                 issue.state, issue.state_reason = state, reason
         return 200, self._doc(issue)
+
+    async def _list(self, request: Request, m: re.Match[str], body: Any) -> Reply:
+        q = request.query_params
+        ok = {
+            "state": {"open", "closed", "all"},
+            "sort": {"created", "updated", "comments"},
+            "direction": {"asc", "desc"},
+        }
+        bad = [k for k, allowed in ok.items() if k in q and q[k] not in allowed]
+        if bad or int(q.get("per_page", "30")) > 100:
+            self.violation(f"list issues with invalid {bad or 'per_page'}")
+            return 422, {"message": "Validation Failed"}
+        state = q.get("state", "open")
+        with self.lock:
+            found = [i for i in self.issues.values() if state in ("all", i.state)]
+        found.sort(key=lambda i: i.number, reverse=q.get("direction", "desc") == "desc")
+        return 200, [self._doc(i) for i in found[: int(q.get("per_page", "30"))]]
 
     async def _search(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         q = request.query_params.get("q", "")

@@ -70,14 +70,22 @@ class GitHubTracker:
         )
 
     async def find_by_marker(self, marker: str) -> Ticket | None:
+        # The issue list is consistent at once, search is indexed later: check the newest
+        # issues first (the crash-then-restart case), then search for older ones.
+        r = await self._call(
+            "GET",
+            f"{self.repo_path}/issues",
+            "list GitHub issues",
+            params={"state": "all", "sort": "created", "direction": "desc", "per_page": 50},
+        )
+        found = _with_marker(r.json(), marker)
+        if found is not None:
+            return found
         q = f'"{marker}" repo:{self.cfg.owner}/{self.cfg.repo} is:issue in:body'
         r = await self._call(
             "GET", "/search/issues", "search GitHub issues", params={"q": q, "per_page": 10}
         )
-        for item in r.json().get("items", []):
-            if hidden(marker) in (item.get("body") or ""):
-                return Ticket(external_id=str(item["number"]), url=str(item["html_url"]))
-        return None
+        return _with_marker(r.json().get("items", []), marker)
 
     async def verify(self) -> str:
         slug = f"{self.cfg.owner}/{self.cfg.repo}"
@@ -97,6 +105,13 @@ class GitHubTracker:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _with_marker(items: list[dict[str, Any]], marker: str) -> Ticket | None:
+    for item in items:
+        if "pull_request" not in item and hidden(marker) in (item.get("body") or ""):
+            return Ticket(external_id=str(item["number"]), url=str(item["html_url"]))
+    return None
 
 
 def _repo_problems(slug: str, r: httpx.Response) -> str:
