@@ -1,0 +1,96 @@
+"""Consumer-side measurements: the raw aiokafka baselines, and a service's consumer group
+catching up with a pre-loaded topic (timed from its first commit to its last)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from interventions_events import decode
+
+
+async def end_offsets(bootstrap: str, topic_names: Sequence[str]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [
+            TopicPartition(t, p)
+            for t in topic_names
+            for p in sorted(consumer.partitions_for_topic(t) or await _partitions(consumer, t))
+        ]
+        return dict(await consumer.end_offsets(parts))
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()
+
+
+async def raw_read(bootstrap: str, topic: str, total: int, parse: bool) -> float:
+    """Records per second for a plain consumer reading `total` records from the start;
+    with `parse`, each is also validated into its typed event."""
+    ends = await end_offsets(bootstrap, [topic])
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning()
+        seen, started = 0, time.perf_counter()
+        while seen < total:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batches.values():
+                if parse:
+                    for r in records:
+                        decode(r.value or b"")
+                seen += len(records)
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def committed(admin: AIOKafkaAdminClient, group: str, parts: Sequence[TopicPartition]) -> int:
+    offsets = await admin.list_consumer_group_offsets(group, partitions=list(parts))
+    return sum(max(m.offset, 0) for m in offsets.values())
+
+
+async def group_rate(
+    bootstrap: str,
+    group: str,
+    ends: dict[TopicPartition, int],
+    *,
+    timeout: float,
+    on_tick: Callable[[int], None] | None = None,
+) -> float:
+    """Records per second the group committed, from its first commit to its last; the rate
+    over the records committed after the first one (start-up and group join excluded)."""
+    total = sum(ends.values())
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        first: tuple[float, int] | None = None
+        while time.monotonic() < deadline:
+            done = await committed(admin, group, list(ends))
+            now = time.perf_counter()
+            if on_tick is not None:
+                on_tick(done)
+            if done > 0 and first is None:
+                first = (now, done)
+            if done >= total and first is not None:
+                if done == first[1]:  # everything came in one commit: no rate to speak of
+                    raise RuntimeError(f"{group} committed all {total} records at once")
+                return (done - first[1]) / (now - first[0])
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"{group} committed {done} of {total} records in {timeout:.0f}s")
+    finally:
+        await admin.close()
