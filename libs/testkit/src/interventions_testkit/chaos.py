@@ -1,0 +1,408 @@
+"""Fault-injection harness: the real services as processes against a broker this harness owns
+(so it can stop and restart it) and a database of their own, with vendor stand-ins, a signal
+load driver and the faults of the reliability suite (docs/RELIABILITY.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from interventions_events import topics
+from interventions_platform.embedded import EmbeddedBroker, free_port
+from interventions_platform.kafka import ensure_topics
+
+from . import infra
+from .processes import ServiceProcess
+from .standins.github import GitHubStandIn
+from .standins.pagerduty import PagerDutyStandIn
+from .standins.slack import SlackStandIn
+
+MODULES = {
+    "incidents": "incidents",
+    "watcher": "watcher",
+    "playbooks": "playbooks",
+    "notifier": "notifier",
+    "issue-sync": "issue_sync",
+    "gateway": "gateway",
+}
+PG_CTL = ("pg_ctlcluster", "--skip-systemctl-redirect")
+ROUTING_KEY = "CHA0SR0UT1NGKEY00000000000000001"
+USERS = {
+    "viewer": ("vic@example.com", ["viewer"]),
+    "responder": ("rita@example.com", ["responder"]),
+    "approver": ("ann@example.com", ["approver"]),
+    "approver2": ("abe@example.com", ["approver"]),
+    "producer": ("ci-bot", ["producer"]),
+}
+FAST: dict[str, Any] = {
+    "enabled": True,
+    "watcher": {"interval": "1h", "session_timeout": "3s"},
+    "notifier": {
+        "sse": {"heartbeat": "2s", "poll_interval": "200ms"},
+        "sender": {"poll_interval": "200ms"},
+        "timers": {"poll_interval": "500ms"},
+        "slack": {"coalesce_window": "300ms", "retry": {"backoff_base": "100ms"}},
+        "pagerduty": {"retry": {"backoff_base": "100ms"}},
+    },
+    "escalation": {"ack_timeout": "1h"},
+    "playbooks": {"expiry_check_interval": "1s", "execution_timeout": "30s"},
+    "approvals": {"ttl": "10m"},
+    "issue_provider": {
+        "provider": "github",
+        "config": {"token": "${GITHUB_TOKEN}", "owner": "acme", "repo": "ops"},
+        "severities": ["sev1", "sev2"],
+    },
+    "issue_sync": {
+        "poll_interval": "200ms",
+        "retry_initial": "200ms",
+        "retry_max": "1s",
+        "request_timeout": "3s",
+        "session_timeout": "3s",
+    },
+}
+
+
+def failing_signal(key_id: str, agent: str = "inbox.triage") -> dict[str, Any]:
+    """An EvalRunCompleted whose critical invariant `key_id` fails (incident key INV_<id>)."""
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "chaos-load",
+        "type": "EvalRunCompleted",
+        "data": {
+            "run_id": f"run-{uuid.uuid4().hex[:8]}",
+            "agent": agent,
+            "task_id": "t-1",
+            "invariants": [
+                {
+                    "id": key_id,
+                    "name": f"Freshness {key_id}",
+                    "passed": False,
+                    "priority": "critical",
+                    "threshold": 300,
+                    "actual": 1800,
+                    "unit": "seconds",
+                    "message": "data is 1800 s old",
+                }
+            ],
+        },
+    }
+
+
+@dataclass
+class Sent:
+    """Signals the platform acknowledged (id -> invariant id) and those it refused."""
+
+    acked: dict[str, str] = field(default_factory=dict)
+    refused: int = 0
+
+    def merge(self, other: Sent) -> None:
+        self.acked.update(other.acked)
+        self.refused += other.refused
+
+
+class Stack:
+    """Every service as a real process (replicas allowed), with faults on demand."""
+
+    def __init__(self, root: Path, admin_dsn: str, services: Sequence[str] = tuple(MODULES)):
+        self.root, self.admin_dsn, self.services = root, admin_dsn, list(services)
+        self.broker = EmbeddedBroker(log_path=root / "broker.log")
+        self.prefix = f"c{uuid.uuid4().hex[:10]}."
+        self.tokens = {role: "iv_" + secrets.token_urlsafe(24) for role in [*USERS, "admin"]}
+        self.pagerduty = PagerDutyStandIn()
+        self.slack = SlackStandIn()
+        self.github = GitHubStandIn()
+        self.ports = {s: free_port() for s in MODULES}
+        self.procs: dict[str, list[ServiceProcess]] = {s: [] for s in MODULES}
+        self.database_url = ""
+        self.producer: AIOKafkaProducer | None = None
+        self.faults: list[str] = []
+
+    @property
+    def bootstrap(self) -> str:
+        return self.broker.bootstrap
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    async def start(self, extra_settings: dict[str, Any] | None = None) -> Stack:
+        self.root.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.broker.start)
+        await ensure_topics(self.bootstrap, self.prefix)
+        self.database_url = await infra.create_database(self.admin_dsn, prefix="chaos")
+        for standin in (self.pagerduty, self.slack, self.github):
+            standin.start()
+        doc = {"interventions": {**FAST, **(extra_settings or {}), "auth": self._auth()}}
+        (self.root / "settings.yaml").write_text(yaml.safe_dump(doc))
+        for name in self.services:
+            self.spawn(name, port=self.ports[name])
+        await self.wait_ready()
+        await self._start_producer()
+        return self
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+        for name in reversed(list(self.procs)):
+            for proc in self.procs[name]:
+                self.resume(proc)
+                proc.kill()
+        for standin in (self.pagerduty, self.slack, self.github):
+            with contextlib.suppress(Exception):
+                standin.stop()
+        self.broker.stop()
+        if self.database_url:
+            await infra.drop_database(self.admin_dsn, self.database_url)
+
+    def env(self) -> dict[str, str]:
+        upstreams = {
+            f"INTERVENTIONS_{n.upper().replace('-', '_')}_URL": f"http://127.0.0.1:{p}"
+            for n, p in self.ports.items()
+            if n != "gateway"
+        }
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "DATABASE_URL": self.database_url,
+            "KAFKA_TOPIC_PREFIX": self.prefix,
+            "INTERVENTIONS_CONFIG": str(self.root / "settings.yaml"),
+            "INTERVENTIONS_ADMIN_TOKEN": self.tokens["admin"],
+            "INTERVENTIONS_HTTP_PORT": str(self.ports["gateway"]),
+            "INTERVENTIONS_CONSOLE_URL": self.url,
+            "PAGERDUTY_EVENTS_URL": self.pagerduty.url,
+            "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+            "SLACK_WEBHOOK_URL": self.slack.webhook_url,
+            "GITHUB_TOKEN": self.github.token,
+            "GITHUB_API_URL": self.github.url,
+            **upstreams,
+        }
+
+    def spawn(self, name: str, port: int | None = None) -> ServiceProcess:
+        """Start one more replica of `name` (same consumer group, same database)."""
+        port = port or free_port()
+        env = {**self.env(), "INTERVENTIONS_SERVICE_PORT": str(port)}
+        if name == "gateway":
+            env["INTERVENTIONS_HTTP_PORT"] = str(port)
+        index = len(self.procs[name])
+        proc = ServiceProcess(
+            MODULES[name], env, port=port, log_dir=self.root, name=f"{name}-{index}"
+        )
+        self.procs[name].append(proc.start())
+        return proc
+
+    async def wait_ready(self, limit_s: float = 90) -> None:
+        live = [p for ps in self.procs.values() for p in ps if _running(p)]
+        await asyncio.gather(*(asyncio.to_thread(p.wait_ready, limit_s) for p in live))
+
+    # -- faults -----------------------------------------------------------------------------
+    def kill(self, name: str, index: int = 0) -> None:
+        """SIGKILL one replica (no drain, no offset commit, no goodbye)."""
+        self.faults.append(f"SIGKILL {name}")
+        self.procs[name][index].kill()
+
+    async def restart(self, name: str, index: int = 0) -> None:
+        """Start a killed replica again on its port and wait until it is ready."""
+        proc = self.procs[name][index]
+        proc.kill()
+        proc.start()
+        await asyncio.to_thread(proc.wait_ready, 90)
+
+    def pause(self, proc: ServiceProcess) -> None:
+        """SIGSTOP: the process is frozen, heartbeats stop, its session expires."""
+        if _running(proc):
+            assert proc.proc is not None
+            os.killpg(proc.proc.pid, signal.SIGSTOP)
+            self.faults.append(f"SIGSTOP {proc.name}")
+
+    def resume(self, proc: ServiceProcess) -> None:
+        if _running(proc):
+            assert proc.proc is not None
+            os.killpg(proc.proc.pid, signal.SIGCONT)
+
+    def remove(self, name: str, index: int) -> None:
+        """A replica leaves the group gracefully (SIGTERM)."""
+        self.faults.append(f"remove {name}-{index}")
+        self.procs[name][index].stop()
+
+    async def broker_outage(self, seconds: float) -> None:
+        """Stop the broker for `seconds`, then start it again on the same port (empty: the
+        embedded broker keeps nothing in memory across restarts)."""
+        self.faults.append(f"broker down {seconds:.0f}s")
+        await asyncio.to_thread(self.broker.stop)
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(self.broker.start)
+        await ensure_topics(self.bootstrap, self.prefix)
+
+    async def terminate_connections(self) -> int:
+        """pg_terminate_backend on every session of this stack's database (other tests keep
+        theirs); returns how many were killed."""
+        self.faults.append("terminate PG connections")
+        name = self.database_url.rsplit("/", 1)[1]
+        conn = await asyncpg.connect(self.admin_dsn)
+        try:
+            killed = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+        finally:
+            await conn.close()
+        return int(killed or 0)
+
+    async def hold_lock(self, table: str, seconds: float) -> None:
+        """A side session holds `table` in ACCESS EXCLUSIVE mode for `seconds`."""
+        self.faults.append(f"lock {table} {seconds:.0f}s")
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            async with conn.transaction():
+                await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+                await asyncio.sleep(seconds)
+        finally:
+            await conn.close()
+
+    def restart_postgres(self) -> None:
+        """`pg_ctlcluster ... restart -m immediate`: affects every user of this server."""
+        self.faults.append("PostgreSQL restart -m immediate")
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        subprocess.run(
+            [*PG_CTL, version, "main", "restart", "-m", "immediate"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    # -- load -------------------------------------------------------------------------------
+    async def send(self, count: int, keys: Sequence[str], rate: float = 200.0) -> Sent:
+        """Publish `count` failing signals round-robin over `keys` at about `rate`/s; only
+        those the broker acknowledged count as sent."""
+        sent = Sent()
+        batch = max(1, int(rate // 10))
+        for start in range(0, count, batch):
+            started = time.monotonic()
+            docs = [failing_signal(keys[i % len(keys)]) for i in range(start, start + batch)]
+            docs = docs[: count - start]
+            await self._publish(docs, sent)
+            await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - started)))
+        return sent
+
+    async def send_via_gateway(self, count: int, keys: Sequence[str], batch: int = 50) -> Sent:
+        """POST /api/signals in batches; a 202 is the acknowledgement."""
+        sent = Sent()
+        headers = {"authorization": f"Bearer {self.tokens['producer']}"}
+        async with httpx.AsyncClient(base_url=self.url, headers=headers, timeout=15) as client:
+            for start in range(0, count, batch):
+                n = min(batch, count - start)
+                docs = [failing_signal(keys[(start + i) % len(keys)]) for i in range(n)]
+                try:
+                    resp = await client.post("/api/signals", content=orjson.dumps(docs))
+                except httpx.HTTPError:
+                    sent.refused += n
+                    continue
+                if resp.status_code == 202:
+                    sent.acked.update({d["id"]: d["data"]["invariants"][0]["id"] for d in docs})
+                else:
+                    sent.refused += n
+        return sent
+
+    async def _publish(self, docs: list[dict[str, Any]], sent: Sent) -> None:
+        assert self.producer is not None
+        topic = topics.full(topics.SIGNALS_EVAL, self.prefix)
+        futures = []
+        for doc in docs:
+            try:
+                fut = await self.producer.send(topic, orjson.dumps(doc), key=b"inbox.triage")
+            except Exception:  # broker down: not acknowledged, so not counted as sent
+                sent.refused += 1
+                continue
+            futures.append((doc, fut))
+        for doc, fut in futures:
+            try:
+                await fut
+            except Exception:
+                sent.refused += 1
+                continue
+            sent.acked[doc["id"]] = doc["data"]["invariants"][0]["id"]
+
+    async def _start_producer(self) -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            enable_idempotence=False,
+            acks=1,
+            request_timeout_ms=5000,
+            retry_backoff_ms=200,
+        )
+        await self.producer.start()
+
+    def _auth(self) -> dict[str, Any]:
+        return {
+            "tokens": [
+                {
+                    "name": USERS[r][0],
+                    "roles": USERS[r][1],
+                    "hash": hashlib.sha256(t.encode()).hexdigest(),
+                }
+                for r, t in self.tokens.items()
+                if r in USERS
+            ]
+        }
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.logs(3000)}" for ps in self.procs.values() for p in ps)
+
+
+class TopicTap:
+    """Collects every record of some topics from the beginning, across broker restarts."""
+
+    def __init__(self, bootstrap: str, prefix: str, names: Sequence[str]):
+        self.bootstrap = bootstrap
+        self.topics = [topics.full(n, prefix) for n in names]
+        self.records: list[tuple[str, bytes]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> TopicTap:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def values(self, topic: str) -> list[bytes]:
+        return [v for t, v in self.records if t.endswith("." + topic) or t == topic]
+
+    async def _run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=2000,
+        )
+        await consumer.start()
+        try:
+            async for rec in consumer:
+                self.records.append((rec.topic, rec.value or b""))
+        finally:
+            await consumer.stop()
+
+
+def _running(proc: ServiceProcess) -> bool:
+    return proc.proc is not None and proc.proc.poll() is None

@@ -1,0 +1,124 @@
+"""Runs one chaos scenario: load and faults together, wait for recovery, check every oracle,
+and record a row of the `make chaos` table."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+import asyncpg
+
+from . import oracles
+from .chaos import Sent, Stack, TopicTap
+
+
+@dataclass
+class Row:
+    scenario: str
+    load: str
+    faults: str
+    sent: int
+    decisions: int
+    duplicates: int
+    losses: int
+    recovery_s: float
+    problems: list[str]
+
+
+ROWS: list[Row] = []
+HEADER = ("scenario", "load", "faults injected", "sent", "decisions", "dup", "lost", "recovery")
+
+
+def table(rows: list[Row]) -> str:
+    """The `make chaos` table, one line per scenario."""
+    lines = [" | ".join(HEADER)]
+    for r in rows:
+        cells = (
+            r.scenario,
+            r.load,
+            r.faults,
+            str(r.sent),
+            str(r.decisions),
+            str(r.duplicates),
+            str(r.losses),
+            f"{r.recovery_s:.1f}s",
+        )
+        lines.append(" | ".join(cells))
+    return "\n".join(lines)
+
+
+async def settle(stack: Stack, limit_s: float = 60.0, quiet: float = 2.0) -> None:
+    """Until the outbox is drained and no vendor saw a request for `quiet` seconds."""
+    deadline = time.monotonic() + limit_s
+    last = (-1, -1, -1)
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            conn = await asyncpg.connect(stack.database_url)
+            try:
+                backlog = int(await conn.fetchval("SELECT count(*) FROM incidents.outbox"))
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            backlog = -1
+        now = (len(stack.pagerduty.calls), len(stack.slack.calls), len(stack.github.calls))
+        if now != last or backlog != 0:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet:
+            return
+        await asyncio.sleep(0.3)
+
+
+async def verify(stack: Stack, tap: TopicTap, acked: dict[str, str]) -> oracles.Verdict:
+    """Every oracle over the whole stack; duplicates count decisions and effects."""
+    v = oracles.Verdict()
+    conn = await oracles.connect(stack.database_url)
+    try:
+        await oracles.check_decisions(conn, acked, v)
+        await oracles.check_versions(conn, v)
+        await oracles.check_episodes(conn, v)
+        await oracles.check_relay(conn, tap.values("incidents"), v)
+        await oracles.check_read_model(conn, v)
+        paged = await oracles.paged_incidents(conn)
+    finally:
+        await conn.close()
+    v.duplicates += oracles.check_pages(stack.pagerduty.calls, paged, v)
+    v.duplicates += oracles.check_tickets(stack.github.issues, paged, v)
+    v.duplicates += oracles.check_slack([m.body for m in stack.slack.snapshot()], v)
+    return v
+
+
+async def run_scenario(
+    stack: Stack,
+    tap: TopicTap,
+    name: str,
+    load: str,
+    traffic: Awaitable[Sent],
+    faults: Awaitable[None],
+    *,
+    recovery_timeout: float = 120.0,
+) -> Row:
+    """Run traffic and faults concurrently, then recover, settle and check the oracles."""
+    first_fault = len(stack.faults)
+    sent_task = asyncio.ensure_future(traffic)
+    await faults
+    sent = await sent_task
+    await stack.wait_ready()
+    recovery = await oracles.wait_decided(stack.database_url, sent.acked, recovery_timeout)
+    await settle(stack)
+    v = await verify(stack, tap, sent.acked)
+    row = Row(
+        name,
+        load,
+        ", ".join(stack.faults[first_fault:]) or "none",
+        len(sent.acked),
+        v.decisions,
+        v.duplicates,
+        v.losses,
+        recovery,
+        v.problems,
+    )
+    ROWS.append(row)
+    return row

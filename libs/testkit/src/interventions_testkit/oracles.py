@@ -1,0 +1,221 @@
+"""Oracles checked after every chaos scenario (docs/RELIABILITY.md): decisions per signal,
+one incident per key per episode, contiguous versions, effects once per idempotency key, a
+relay that skipped nothing, and a read model equal to a rebuild from the log."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+from incidents.domain import Incident, evolve, parse_event
+from incidents.readmodel import ReadModel, _fold_all
+from issue_sync.domain import marker
+from notifier.payloads import dedup_key
+from watcher.domain import detection_id
+
+SCHEMA = "incidents"
+
+
+@dataclass
+class Verdict:
+    """What one scenario's oracles found; `problems` empty means every oracle held."""
+
+    decisions: int = 0
+    duplicates: int = 0
+    losses: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """A connection that decodes json/jsonb like the services' pools do."""
+    conn = await asyncpg.connect(dsn)
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typ,
+            schema="pg_catalog",
+            format="text",
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+        )
+    return conn
+
+
+def expected_detections(acked: Mapping[str, str]) -> dict[str, str]:
+    """detection id -> signal id for failing-invariant signals (watcher ids are uuid5)."""
+    return {detection_id(sid, f"INV_{inv}", "InvariantViolated"): sid for sid, inv in acked.items()}
+
+
+async def decision_counts(conn: asyncpg.Connection) -> Counter[str]:
+    rows = await conn.fetch(
+        f"SELECT data->>'detection_id' AS d, count(*) AS n FROM {SCHEMA}.events "
+        "WHERE type = 'DetectionDecided' GROUP BY 1"
+    )
+    return Counter({r["d"]: int(r["n"]) for r in rows})
+
+
+async def wait_decided(
+    dsn: str, acked: Mapping[str, str], limit_s: float, poll: float = 0.5
+) -> float:
+    """Seconds until every acknowledged signal has a decision (or the timeout passes)."""
+    wanted = set(expected_detections(acked))
+    started = time.monotonic()
+    conn: asyncpg.Connection | None = None
+    while time.monotonic() - started < limit_s:
+        try:
+            conn = conn or await connect(dsn)
+            if wanted <= set(await decision_counts(conn)):
+                break
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            conn = None  # the database may be restarting
+        await asyncio.sleep(poll)
+    if conn is not None:
+        await conn.close()
+    return time.monotonic() - started
+
+
+async def check_decisions(conn: asyncpg.Connection, acked: Mapping[str, str], v: Verdict) -> None:
+    """Every acknowledged signal has exactly one recorded decision."""
+    counts = await decision_counts(conn)
+    expected = expected_detections(acked)
+    v.decisions = sum(counts[d] for d in expected)
+    v.losses = sum(1 for d in expected if counts[d] == 0)
+    v.duplicates = sum(counts[d] - 1 for d in expected if counts[d] > 1)
+    doubled = [d for d, n in counts.items() if n > 1]
+    if v.losses:
+        v.problems.append(f"{v.losses} acknowledged signal(s) have no decision")
+    if doubled:
+        v.problems.append(f"{len(doubled)} detection(s) decided more than once: {doubled[:3]}")
+
+
+async def check_versions(conn: asyncpg.Connection, v: Verdict) -> None:
+    """Per-stream versions are 1..n with no gap."""
+    rows = await conn.fetch(
+        f"SELECT stream_id, min(stream_version) lo, max(stream_version) hi, count(*) n "
+        f"FROM {SCHEMA}.events GROUP BY stream_id "
+        "HAVING min(stream_version) <> 1 OR max(stream_version) <> count(*)"
+    )
+    if rows:
+        v.problems.append(f"{len(rows)} stream(s) with gaps: {[r['stream_id'] for r in rows[:3]]}")
+
+
+async def check_episodes(conn: asyncpg.Connection, v: Verdict) -> None:
+    """Replaying the log in commit order, no incident opens while its key has an active one."""
+    state: dict[str, Incident] = {}
+    active: dict[str, int] = {}
+    rows = await conn.fetch(
+        f"SELECT stream_id, type, data FROM {SCHEMA}.events "
+        "WHERE stream_id LIKE 'incident-%' ORDER BY global_position"
+    )
+    for r in rows:
+        sid = r["stream_id"]
+        new = evolve(state.get(sid), parse_event(r["type"], r["data"]))
+        if r["type"] == "IncidentOpened" and active.get(new.key, new.id) != new.id:
+            v.problems.append(f"{new.key}: incident {new.id} opened while {active[new.key]} active")
+        if new.active:
+            active[new.key] = new.id
+        elif active.get(new.key) == new.id:
+            del active[new.key]
+        state[sid] = new
+    live = await conn.fetch(
+        f"SELECT key, count(*) n FROM {SCHEMA}.incidents "
+        "WHERE status IN ('open', 'acknowledged', 'mitigated') GROUP BY key HAVING count(*) > 1"
+    )
+    if live:
+        v.problems.append(f"keys with several active incidents: {[r['key'] for r in live]}")
+
+
+async def check_read_model(conn: asyncpg.Connection, v: Verdict) -> None:
+    """The live read model hashes the same as a rebuild from the log (rolled back after)."""
+    rm = ReadModel(SCHEMA)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(f"LOCK TABLE {SCHEMA}.incidents, {SCHEMA}.keys IN EXCLUSIVE MODE")
+        live = await rm.content_hash(conn)
+        await conn.execute(f"DELETE FROM {SCHEMA}.incidents")
+        await conn.execute(f"DELETE FROM {SCHEMA}.keys")
+        total = int(await conn.fetchval(f"SELECT count(*) FROM {SCHEMA}.events"))
+        incidents, keys = await _fold_all(conn, SCHEMA, total, None, 5000)
+        await rm.save(conn, incidents.values())
+        await rm.save_keys(conn, keys.values())
+        rebuilt = await rm.content_hash(conn)
+    finally:
+        await tx.rollback()
+    if live != rebuilt:
+        v.problems.append("the read model differs from a rebuild of the event log")
+
+
+async def check_relay(conn: asyncpg.Connection, published: Iterable[bytes], v: Verdict) -> None:
+    """Every committed incident event reached the incidents topic."""
+    ids = await conn.fetch(
+        f"SELECT event_id FROM {SCHEMA}.events WHERE stream_id LIKE 'incident-%'"
+    )
+    seen = {orjson.loads(raw).get("id") for raw in published}
+    missing = [r["event_id"] for r in ids if r["event_id"] not in seen]
+    if missing:
+        v.problems.append(f"the relay skipped {len(missing)} committed event(s): {missing[:3]}")
+
+
+async def paged_incidents(conn: asyncpg.Connection) -> list[int]:
+    rows = await conn.fetch(
+        f"SELECT id FROM {SCHEMA}.incidents WHERE severity IN ('sev1', 'sev2') ORDER BY id"
+    )
+    return [int(r["id"]) for r in rows]
+
+
+def check_pages(calls: Iterable[Any], incidents: list[int], v: Verdict, per_min: int = 120) -> int:
+    """One accepted trigger per dedup key, every sev1/sev2 incident paged, PagerDuty's rate
+    limit kept; returns the number of duplicate triggers."""
+    accepted = [c for c in calls if c.status == 202]
+    triggers = Counter(c.body["dedup_key"] for c in accepted if c.body["event_action"] == "trigger")
+    dup = sum(n - 1 for n in triggers.values() if n > 1)
+    if dup:
+        v.problems.append(f"{dup} duplicate PagerDuty trigger(s)")
+    unpaged = [i for i in incidents if dedup_key(i) not in triggers]
+    if unpaged:
+        v.problems.append(f"{len(unpaged)} sev1/sev2 incident(s) never paged: {unpaged[:5]}")
+    peak = max_per_window([c.at for c in accepted], 60.0)
+    if peak > per_min:
+        v.problems.append(f"{peak} PagerDuty events in one minute (limit {per_min})")
+    return dup
+
+
+def check_tickets(issues: Mapping[int, Any], incidents: list[int], v: Verdict) -> int:
+    """One GitHub issue per incident (by marker); returns the number of duplicates."""
+    found = [
+        re.findall(re.escape(marker(0)[:-1]) + r"(\d+)", issue.body) for issue in issues.values()
+    ]
+    per = Counter(int(ids[0]) for ids in found if ids)
+    dup = sum(n - 1 for n in per.values() if n > 1)
+    if dup:
+        v.problems.append(f"{dup} duplicate ticket(s)")
+    missing = [i for i in incidents if per[i] == 0]
+    if missing:
+        v.problems.append(f"{len(missing)} sev1/sev2 incident(s) without a ticket: {missing[:5]}")
+    return dup
+
+
+def check_slack(bodies: Iterable[dict[str, Any]], v: Verdict) -> int:
+    """No Slack message posted twice with the same content; returns the duplicates."""
+    counts = Counter(orjson.dumps(b, option=orjson.OPT_SORT_KEYS) for b in bodies)
+    dup = sum(n - 1 for n in counts.values() if n > 1)
+    if dup:
+        v.problems.append(f"{dup} duplicate Slack message(s)")
+    return dup
+
+
+def max_per_window(times: Iterable[float], window: float) -> int:
+    ordered = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(ordered):
+        while t - ordered[lo] > window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
