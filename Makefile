@@ -34,7 +34,7 @@ test-fast: install  ## unit tests only
 lint: install  ## ruff and mypy --strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/events/src libs/eventstore/src libs/platform/src
+	$(VENV)/bin/mypy $(wildcard libs/*/src) $(wildcard services/*/src)
 
 fmt: install
 	$(VENV)/bin/ruff format .
