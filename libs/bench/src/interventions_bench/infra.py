@@ -4,6 +4,7 @@ real services as OS processes on free ports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
@@ -130,10 +131,9 @@ class Infra:
 
     async def close(self) -> None:
         for dsn in self.databases:
-            try:
+            # a leftover database is harmless; the run's numbers are what matter
+            with contextlib.suppress(Exception):
                 await infra.drop_database(self.admin_dsn, dsn)
-            except Exception:  # a leftover database is harmless; the run's numbers are not
-                pass
         await asyncio.to_thread(self._stop)
 
     def _stop(self) -> None:
@@ -143,12 +143,12 @@ class Infra:
             self.pg.stop()
 
 
-async def start_all(procs: dict[str, ServiceProcess], timeout: float = 90) -> None:
+async def start_all(procs: dict[str, ServiceProcess], ready_within: float = 90) -> None:
     """Start every process, then wait until each answers /readyz."""
     for proc in procs.values():
         proc.start()
     for proc in procs.values():
-        await asyncio.to_thread(proc.wait_ready, timeout)
+        await asyncio.to_thread(proc.wait_ready, ready_within)
 
 
 def stop_all(procs: dict[str, ServiceProcess]) -> None:

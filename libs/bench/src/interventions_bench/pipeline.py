@@ -22,17 +22,14 @@ async def watcher_phase(inf: Infra, sizes: Sizes) -> Results:
     prefix = await inf.prefix()
     topic = load.signal_topic(prefix)
     await load.produce(inf.bootstrap, topic, load.signals(sizes.signals))
-    out = {
-        "raw_consume_per_s": await consume.raw_read(inf.bootstrap, topic, sizes.signals, False),
-        "raw_parse_per_s": await consume.raw_read(inf.bootstrap, topic, sizes.signals, True),
-    }
-    names = [topics.full(t, prefix) for t in topics.SIGNAL_TOPICS]
-    ends = await consume.end_offsets(inf.bootstrap, names)
+    raw, ends = await consume.read_all(inf.bootstrap, [topic], sizes.signals)
+    parsed, _ = await consume.read_all(inf.bootstrap, [topic], sizes.signals, parse=True)
+    out = {"raw_consume_per_s": raw, "raw_parse_per_s": parsed}
     procs = inf.processes(["watcher"], await inf.database(), prefix)
     try:
         await start_all(procs)
         out["watcher_signals_per_s"] = await consume.group_rate(
-            inf.bootstrap, "watcher", ends, timeout=sizes.catch_up_timeout
+            inf.bootstrap, "watcher", ends, within=sizes.catch_up_timeout
         )
     finally:
         stop_all(procs)
@@ -47,12 +44,12 @@ async def incidents_phase(inf: Infra, sizes: Sizes) -> tuple[Results, str]:
     await load.produce(inf.bootstrap, topic, records)
     dsn = await inf.database()
     out = {"raw_insert_rows_per_s": await raw_insert(dsn, sizes.detections)}
-    ends = await consume.end_offsets(inf.bootstrap, [topic])
+    _, ends = await consume.read_all(inf.bootstrap, [topic], sizes.detections)
     procs = inf.processes(["incidents"], dsn, prefix)
     try:
         await start_all(procs)
         out["incident_decisions_per_s"] = await consume.group_rate(
-            inf.bootstrap, "incidents", ends, timeout=sizes.catch_up_timeout
+            inf.bootstrap, "incidents", ends, within=sizes.catch_up_timeout
         )
     finally:
         stop_all(procs)

@@ -1,0 +1,145 @@
+"""The whole stack as real processes: end-to-end latency, SSE fan-out, the incident list
+through the gateway with many incidents stored, and memory at idle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+
+import orjson
+import psutil
+from aiokafka import AIOKafkaProducer
+
+from . import api, bulk, load
+from .infra import Infra, start_all, stop_all
+from .sizes import Sizes
+from .sse import close_clients, open_clients
+from .stats import percentile
+
+SERVICES = ["incidents", "watcher", "playbooks", "notifier", "gateway"]
+Results = dict[str, float]
+
+
+class Arrivals:
+    """When each incident key first showed up on an SSE stream, per client."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.count: dict[str, int] = {}
+        self.changed = asyncio.Event()
+
+    def __call__(self, key: str, at: float) -> None:
+        self.first.setdefault(key, at)
+        self.last[key] = at
+        self.count[key] = self.count.get(key, 0) + 1
+        self.changed.set()
+
+    async def until(self, done: Callable[[], bool], within: float) -> bool:
+        """Wait until `done()` holds (True) or `within` seconds pass (False)."""
+        deadline = time.monotonic() + within
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+        return True
+
+
+async def stack_phase(inf: Infra, sizes: Sizes) -> Results:
+    prefix = await inf.prefix()
+    dsn = await inf.database()
+    procs = inf.processes(SERVICES, dsn, prefix)
+    gateway = procs["gateway"].url
+    producer = await load.started_producer(inf.bootstrap)
+    try:
+        await start_all(procs)
+        out: Results = {}
+        arrivals = Arrivals()
+        clients = await open_clients(gateway + "/api/sse/events", inf.token, 1, arrivals)
+        await _warm_up(producer, prefix, arrivals)
+        out.update(await e2e(producer, prefix, sizes, arrivals))
+        await close_clients(clients)
+        out["sse_fanout_p99_ms"] = await fanout(
+            producer, prefix, procs["notifier"].url, inf.token, sizes
+        )
+        await bulk.store_incidents(dsn, sizes.incidents)
+        out.update(await api.list_load(gateway, inf.token, sizes.api_clients, sizes.api_seconds))
+        await asyncio.sleep(2)  # idle
+        out["rss_mb_max"] = max(
+            psutil.Process(p.proc.pid).memory_info().rss / 2**20
+            for p in procs.values()
+            if p.proc is not None
+        )
+        return out
+    finally:
+        await producer.stop()
+        stop_all(procs)
+
+
+async def _send(producer: AIOKafkaProducer, prefix: str, key: str) -> None:
+    doc = load.eval_signal(0, failing=True, invariant=key)
+    await producer.send(load.signal_topic(prefix), orjson.dumps(doc), key=b"inbox.triage.0")
+
+
+async def _wait(arrivals: Arrivals, key: str, within: float, count: int = 1) -> float:
+    if not await arrivals.until(lambda: arrivals.count.get(key, 0) >= count, within):
+        raise TimeoutError(f"incident {key} reached {arrivals.count.get(key, 0)} of {count}")
+    return arrivals.last[key]
+
+
+async def _warm_up(producer: AIOKafkaProducer, prefix: str, arrivals: Arrivals) -> None:
+    """One incident end to end, so every consumer group has joined before timing starts."""
+    inv = f"warm_{uuid.uuid4().hex[:8]}"
+    await _send(producer, prefix, inv)
+    await _wait(arrivals, f"INV_{inv}", 90)
+
+
+async def e2e(producer: AIOKafkaProducer, prefix: str, sizes: Sizes, arrivals: Arrivals) -> Results:
+    """Open loop: signal i is due at start + i / rate and its latency counts from then, so a
+    stalled system is charged for every signal it held up (no coordinated omission)."""
+    n = int(sizes.e2e_rate * sizes.e2e_seconds)
+    due: dict[str, float] = {}
+    start = time.perf_counter() + 0.05
+    for i in range(n):
+        at = start + i / sizes.e2e_rate
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        inv = f"e2e_{uuid.uuid4().hex[:12]}"
+        due[f"INV_{inv}"] = at
+        await _send(producer, prefix, inv)
+    await producer.flush()
+    await arrivals.until(lambda: all(k in arrivals.first for k in due), 60)
+    missing = [k for k in due if k not in arrivals.first]
+    if missing:
+        raise TimeoutError(f"{len(missing)} of {n} end-to-end incidents never arrived")
+    lat = [(arrivals.first[k] - at) * 1000 for k, at in due.items()]
+    return {"e2e_p50_ms": percentile(lat, 50), "e2e_p99_ms": percentile(lat, 99)}
+
+
+async def fanout(
+    producer: AIOKafkaProducer, prefix: str, notifier: str, token: str, sizes: Sizes
+) -> float:
+    """p99 over events of the time from publishing a signal to the last of the SSE clients
+    receiving its incident_created frame."""
+    arrivals = Arrivals()
+    clients = await open_clients(notifier + "/api/sse/events", token, sizes.sse_clients, arrivals)
+    try:
+        samples = []
+        for _ in range(sizes.sse_events):
+            inv = f"fan_{uuid.uuid4().hex[:12]}"
+            sent = time.perf_counter()
+            await _send(producer, prefix, inv)
+            await producer.flush()
+            last = await _wait(arrivals, f"INV_{inv}", 30, sizes.sse_clients)
+            samples.append((last - sent) * 1000)
+            await asyncio.sleep(0.2)
+        return percentile(samples, 99)
+    finally:
+        await close_clients(clients)
