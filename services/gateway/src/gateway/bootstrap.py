@@ -11,18 +11,21 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from interventions_platform.http import create_app
 from interventions_platform.runtime import Runtime
 from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from . import console, edge, ingest, upstreams
 from .openapi import OpenApiMerger
 from .proxy import Proxy
 from .settings import GatewaySection, load, upstream_urls
 
-# Swagger UI comes from its CDN; only /docs may load it
+# Swagger UI is served from the `swagger-ui-bundle` package (no CDN: works offline); its page
+# carries one inline bootstrap script, so only /docs allows inline scripts
 DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; frame-ancestors 'none'"
+    "default-src 'self'; img-src 'self' data:; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
 )
+DOCS_ASSETS = "/docs-assets"
 
 
 def build_app(runtime: Runtime | None = None) -> FastAPI:
@@ -91,9 +94,17 @@ def _docs(app: FastAPI, merger: OpenApiMerger) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
     _drop_route(app, "/docs")
 
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
     @app.get("/docs", include_in_schema=False)
     async def docs(_: Request) -> HTMLResponse:
-        page = get_swagger_ui_html(openapi_url="/openapi.json", title="Interventions API")
+        page = get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Interventions API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url="",
+        )
         page.headers["Content-Security-Policy"] = DOCS_CSP
         return page
 

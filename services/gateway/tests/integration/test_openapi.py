@@ -25,6 +25,17 @@ async def test_openapi_lists_every_pinned_path_and_method(gateway: Gateway) -> N
     assert docs.status_code == 200 and "/openapi.json" in docs.text
 
 
+async def test_docs_page_works_offline_with_its_own_assets(gateway: Gateway) -> None:
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        page = (await client.get("/docs")).text
+        assets = re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', page)
+        answers = [await client.get(a) for a in assets]
+    assert "cdn.jsdelivr.net" not in page
+    assert len(assets) == 2 and all(
+        a.status_code == 200 and len(a.content) > 10_000 for a in answers
+    )
+
+
 async def test_the_upstream_documents_are_merged_in(gateway: Gateway) -> None:
     async with httpx.AsyncClient(base_url=gateway.url) as client, asyncio.timeout(10):
         while True:
