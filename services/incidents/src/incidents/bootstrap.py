@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from interventions_platform import http
 from interventions_platform.runtime import Runtime
 
-from . import consumers
+from . import consumers, outcomes, sentinel
 from .api import build_router, install_error_handlers
 from .migrations import MIGRATIONS
 from .queries import Queries
@@ -64,11 +64,16 @@ def build_app(**runtime_kw: Any) -> FastAPI:
     runtime = Runtime(SERVICE, migrations=MIGRATIONS, **runtime_kw)
     parts = Components(runtime, load_settings(runtime.raw_config))
     consumers.register(runtime, parts.service)
+    # outcome metrics and self-alerts (docs/OUTCOMES.md)
+    watch = sentinel.Sentinel(runtime, sentinel.load(runtime.raw_config))
+    sentinel.register(runtime)
+    metrics = outcomes.OutcomeMetrics(lambda: runtime.db, runtime.schema, runtime.spawn)
     app = http.create_app(
         SERVICE,
-        lifespan=runtime.lifespan(parts),
+        lifespan=runtime.lifespan(parts, watch, metrics),
         ready_checks={"db": runtime.db_ready, "kafka": runtime.kafka_ready},
     )
     install_error_handlers(app)
     app.include_router(build_router(parts.service, parts.queries))
+    app.include_router(outcomes.router(lambda: runtime.db, runtime.schema))
     return app

@@ -5,10 +5,12 @@ compliance per severity, playbook success, false positives, dedup and suppressio
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,10 +26,13 @@ from interventions_events.incidents import (
 )
 from interventions_platform.auth import Viewer
 from interventions_platform.durations import parse_duration
+from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .domain import parse_event
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +243,12 @@ async def opened_totals(conn: asyncpg.Connection, schema: str) -> dict[str, int]
     return {r["s"]: int(r["n"]) for r in rows}
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def router(
-    pool: Callable[[], asyncpg.Pool], schema: str, clock: Callable[[], datetime]
+    pool: Callable[[], asyncpg.Pool], schema: str, clock: Callable[[], datetime] = _utcnow
 ) -> APIRouter:
     """`GET /api/metrics/summary?since=7d` (viewer)."""
     r = APIRouter(prefix="/api/metrics")
@@ -310,3 +319,49 @@ def _window_gauges(s: dict[str, Any], window: str) -> Iterator[GaugeMetricFamily
     for decision, n in s["detections"].items():
         det.add_metric([window, decision], float(n))
     yield det
+
+
+class OutcomeMetrics:
+    """A lifespan hook: registers the collector once and refreshes it from the log."""
+
+    _collector: OutcomeCollector | None = None
+
+    def __init__(
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        schema: str,
+        spawn: Callable[[Any, str], Any],
+        every: timedelta = timedelta(seconds=30),
+        window: timedelta = timedelta(days=7),
+    ):
+        self.pool, self.schema, self.spawn, self.every, self.window = (
+            pool,
+            schema,
+            spawn,
+            every,
+            window,
+        )
+
+    async def start(self) -> None:
+        if OutcomeMetrics._collector is None:
+            OutcomeMetrics._collector = OutcomeCollector("7d")
+            REGISTRY.register(OutcomeMetrics._collector)
+        self.spawn(self._loop(), "outcome-metrics")
+
+    async def stop(self) -> None:
+        """The runtime cancels the loop."""
+
+    async def refresh(self, now: datetime) -> None:
+        async with self.pool().acquire() as conn:
+            opened = await opened_totals(conn, self.schema)
+            summary = (await load_summary(conn, self.schema, now - self.window, now)).to_json()
+        assert OutcomeMetrics._collector is not None
+        OutcomeMetrics._collector.update(opened, summary)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.refresh(datetime.now(UTC))
+            except Exception:  # a database hiccup must not end the loop; retried next tick
+                log.exception("outcome metrics refresh failed")
+            await asyncio.sleep(self.every.total_seconds())
