@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
+from interventions_platform.config import load_core
 from interventions_platform.http import create_app
 from interventions_platform.runtime import Runtime
 
@@ -11,15 +14,21 @@ from .handler import SignalHandler
 from .migrations import MIGRATIONS
 from .sweep import Sweeper
 
+log = logging.getLogger(__name__)
+
 
 def build_app() -> FastAPI:
     """Build the watcher process; a bad settings.yaml raises ConfigError naming the key."""
     runtime = Runtime("watcher", migrations=MIGRATIONS, relay=False)
     handler = SignalHandler(runtime, settings.load(runtime.raw_config))
-    consumers.register(runtime, handler)
-    sweeper = Sweeper(runtime, handler)
+    hooks: list[Sweeper] = []
+    if load_core(runtime.raw_config).enabled:
+        consumers.register(runtime, handler)
+        hooks.append(Sweeper(runtime, handler))
+    else:  # the guide's master switch: no detections, no sweep, no heartbeat
+        log.warning("interventions.enabled is false: the watcher consumes nothing")
     return create_app(
         "watcher",
-        lifespan=runtime.lifespan(sweeper),
+        lifespan=runtime.lifespan(*hooks),
         ready_checks={"db": runtime.db_ready, "kafka": runtime.kafka_ready},
     )
