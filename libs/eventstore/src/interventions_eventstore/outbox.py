@@ -111,8 +111,9 @@ class OutboxRelay:
             try:
                 await self._run_leader()
                 delay = 0.2
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("outbox relay error, retrying in %.1fs: %s", delay, exc)
+            except Exception as exc:  # a dead relay would stall every committed event
+                # e.g. asyncpg.InternalClientError after pg_terminate_backend, KafkaError
+                log.warning("outbox relay error, retrying in %.1fs: %r", delay, exc)
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
 

@@ -1,0 +1,70 @@
+"""Fault schedules shared by the CI subset and the full suite."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+from interventions_testkit.chaos import Stack
+
+
+async def kill_and_restart(stack: Stack, names: list[str], delay: float) -> None:
+    """SIGKILL each service after `delay` seconds of load, then start it again."""
+    for name in names:
+        await asyncio.sleep(delay)
+        stack.kill(name)
+        await stack.restart(name)
+
+
+async def kill_with_backlog(stack: Stack, name: str = "incidents", limit_s: float = 10) -> None:
+    """SIGKILL `name` while its outbox holds rows: between publishing and marking published."""
+    conn = await asyncpg.connect(stack.database_url)
+    deadline = time.monotonic() + limit_s
+    try:
+        while time.monotonic() < deadline:
+            if await conn.fetchval(f"SELECT count(*) FROM {name}.outbox"):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await conn.close()
+    stack.kill(name)
+    await stack.restart(name)
+
+
+async def terminate_repeatedly(stack: Stack, times: int, every: float) -> None:
+    for _ in range(times):
+        await asyncio.sleep(every)
+        await stack.terminate_connections()
+
+
+async def lock_then_kill(stack: Stack, table: str, hold: float, victim: str | None) -> None:
+    """Hold `table` locked; SIGKILL `victim` halfway (its writers are inside transactions)."""
+    await asyncio.sleep(1)
+    lock = asyncio.create_task(stack.hold_lock(table, hold))
+    if victim is not None:
+        await asyncio.sleep(hold / 2)
+        stack.kill(victim)
+    await lock
+    if victim is not None:
+        await stack.restart(victim)
+
+
+async def pause_replica(stack: Stack, name: str, seconds: float) -> None:
+    """A second replica joins; the first is SIGSTOPped past its session, then resumed."""
+    stack.spawn(name)
+    await stack.wait_ready()
+    await asyncio.sleep(1)
+    first = stack.procs[name][0]
+    stack.pause(first)
+    await asyncio.sleep(seconds)
+    stack.resume(first)
+
+
+async def churn(stack: Stack, name: str, rounds: int) -> None:
+    """Replicas added and removed mid-stream."""
+    for _ in range(rounds):
+        stack.spawn(name)
+        await stack.wait_ready()
+        await asyncio.sleep(1)
+        stack.remove(name, len(stack.procs[name]) - 1)
