@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from collections.abc import Iterator
 
 from rich.console import Console
 
@@ -14,6 +17,14 @@ Results = dict[str, float]
 console = Console(stderr=True)
 
 
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    started = time.monotonic()
+    console.print(f"[bold]{name}[/] ...")
+    yield
+    console.print(f"[dim]  {name}: {time.monotonic() - started:.1f} s[/]")
+
+
 async def run(sizes: Sizes) -> tuple[Results, list[str]]:
     """All keys, and notes on the infrastructure used."""
     logging.basicConfig(level=logging.WARNING)
@@ -21,15 +32,15 @@ async def run(sizes: Sizes) -> tuple[Results, list[str]]:
     results: Results = {}
     try:
         console.print(f"[dim]{'; '.join(inf.notes)}; logs in {inf.root}[/]")
-        console.print("[bold]watcher[/] and raw consumers ...")
-        results.update(await pipeline.watcher_phase(inf, sizes))
-        console.print("[bold]incident decisions[/] and raw inserts ...")
-        decided, dsn = await pipeline.incidents_phase(inf, sizes)
-        results.update(decided)
-        console.print("[bold]replay[/], rebuild and raw reads ...")
-        results.update(await replay.replay_phase(dsn))
-        console.print("[bold]stack[/]: end to end, SSE fan-out, API list, memory ...")
-        results.update(await stack.stack_phase(inf, sizes))
+        with phase("watcher and raw consumers"):
+            results.update(await pipeline.watcher_phase(inf, sizes))
+        with phase("incident decisions and raw inserts"):
+            decided, dsn = await pipeline.incidents_phase(inf, sizes)
+            results.update(decided)
+        with phase("replay, rebuild and raw reads"):
+            results.update(await replay.replay_phase(dsn))
+        with phase("stack: end to end, SSE fan-out, API list, memory"):
+            results.update(await stack.stack_phase(inf, sizes))
         return results, inf.notes
     finally:
         await inf.close()

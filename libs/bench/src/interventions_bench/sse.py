@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import orjson
@@ -48,24 +48,50 @@ class SseClient:
             status = await reader.readline()
             if b" 200 " not in status:
                 raise RuntimeError(f"SSE stream refused: {status!r}")
-            await self._read(reader)
+            chunked = False
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                chunked |= line.lower().startswith(b"transfer-encoding: chunked")
+            await self._frames(_chunks(reader) if chunked else _raw(reader))
         finally:
             writer.close()
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        event = b""
-        while True:
-            line = await reader.readline()
-            if not line:
-                raise ConnectionError("SSE stream closed")
+    async def _frames(self, body: AsyncIterator[bytes]) -> None:
+        """Split the body into frames (blank-line separated), wherever its chunks break."""
+        buffer = b""
+        async for piece in body:
+            buffer += piece
+            *frames, buffer = buffer.split(b"\n\n")
+            for f in frames:
+                self._frame(f)
+
+    def _frame(self, raw: bytes) -> None:
+        event, data = b"", b""
+        for line in raw.split(b"\n"):
             if line.startswith(b"event: "):
-                event = line[7:].strip()
-                if event == b"connected":
-                    self.connected.set()
-            elif line.startswith(b"data: ") and event == b"incident_created":
-                at = time.perf_counter()
-                data = orjson.loads(line[6:])
-                self.on_created(str(data["incident"]["key"]), at)
+                event = line[7:]
+            elif line.startswith(b"data: "):
+                data = line[6:]
+        if event == b"connected":
+            self.connected.set()
+        elif event == b"incident_created":
+            at = time.perf_counter()
+            self.on_created(str(orjson.loads(data)["incident"]["key"]), at)
+
+
+async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The payload of an HTTP/1.1 chunked body."""
+    while True:
+        size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            raise ConnectionError("SSE stream ended")
+        yield await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+async def _raw(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    while piece := await reader.read(65536):
+        yield piece
+    raise ConnectionError("SSE stream closed")
 
 
 async def open_clients(url: str, token: str, n: int, on_created: OnCreated) -> list[SseClient]:

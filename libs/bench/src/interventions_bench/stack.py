@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from .sizes import Sizes
 from .sse import close_clients, open_clients
 from .stats import percentile
 
+log = logging.getLogger(__name__)
 SERVICES = ["incidents", "watcher", "playbooks", "notifier", "gateway"]
 Results = dict[str, float]
 
@@ -68,7 +70,9 @@ async def stack_phase(inf: Infra, sizes: Sizes) -> Results:
         out["sse_fanout_p99_ms"] = await fanout(
             producer, prefix, procs["notifier"].url, inf.token, sizes
         )
+        started = time.monotonic()
         await bulk.store_incidents(dsn, sizes.incidents)
+        log.warning("stored %d incidents in %.1f s", sizes.incidents, time.monotonic() - started)
         out.update(await api.list_load(gateway, inf.token, sizes.api_clients, sizes.api_seconds))
         await asyncio.sleep(2)  # idle
         out["rss_mb_max"] = max(
