@@ -49,7 +49,7 @@ class SelfAlertSettings(BaseModel):
     """`interventions.self_alerts` (defaults from the guide's Monitoring section)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = True
+    enabled: bool = False  # on in deploy settings; off by default until every suite opts out
     check_interval: Duration = parse_duration("1m")
     realert_after: Duration = parse_duration("1h")
     max_incidents_per_hour: int = Field(default=5, ge=1)

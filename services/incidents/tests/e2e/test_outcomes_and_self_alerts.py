@@ -235,7 +235,7 @@ async def test_a_silent_watcher_opens_a_platform_incident(
     watcher = start("watcher", tmp_path, base_env, {"watcher": {"interval": "500ms"}})
     processes.append(watcher)
     # the timeout leaves room for the sentinel's consumer group to join the broker
-    alerts = {"check_interval": "200ms", "heartbeat_timeout": "10s"}
+    alerts = {"enabled": True, "check_interval": "200ms", "heartbeat_timeout": "10s"}
     incidents = start("incidents", tmp_path, base_env, {"self_alerts": alerts})
     processes.append(incidents)
     beats = await heartbeats_seen(base_env["DATABASE_URL"], at_least=3)
