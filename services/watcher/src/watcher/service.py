@@ -83,12 +83,16 @@ class WatcherStore:
         return row is not None
 
     async def finish_cycle(self, cycle: int, results: dict[str, str]) -> None:
-        await self.pool.execute(
-            f"UPDATE {self.schema}.sweeps SET checks = $2 WHERE cycle = $1", cycle, results
-        )
+        """Record the cycle's results and forget cycles long past (they only guard claims)."""
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                f"UPDATE {self.schema}.sweeps SET checks = $2 WHERE cycle = $1", cycle, results
+            )
+            await conn.execute(f"DELETE FROM {self.schema}.sweeps WHERE cycle < $1", cycle - 1000)
 
     async def agent_clocks(self, watched: Sequence[str], now: datetime) -> list[AgentClock]:
-        """Every agent seen on a signal, plus the configured ones (watched from now on)."""
+        """Agents that have sent an eval, plus the configured ones (watched from now on).
+        Agents seen only on budget or gate signals are not eval producers: not watched."""
         async with self.pool.acquire() as conn:
             if watched:
                 await conn.execute(
@@ -99,7 +103,8 @@ class WatcherStore:
                 )
             rows = await conn.fetch(
                 f"SELECT agent, last_eval_at, watched_since FROM {self.schema}.agents "
-                "ORDER BY agent"
+                "WHERE last_eval_at IS NOT NULL OR agent = ANY($1::text[]) ORDER BY agent",
+                list(watched),
             )
         return [AgentClock(r["agent"], r["last_eval_at"], r["watched_since"]) for r in rows]
 

@@ -66,9 +66,11 @@ async def test_only_one_replica_claims_a_sweep_cycle(store: WatcherStore) -> Non
     assert await store.claim_cycle(42, "replica-a")
     assert not await store.claim_cycle(42, "replica-b")
     assert await store.claim_cycle(43, "replica-b")
+    await store.finish_cycle(43, {"freshness": "ok"})
+    assert not await store.claim_cycle(43, "replica-a")
 
 
-async def test_agent_clocks_keep_the_newest_eval_and_watch_configured_agents(
+async def test_agent_clocks_keep_the_newest_eval_and_watch_eval_producers_and_configured(
     store: WatcherStore,
 ) -> None:
     old, new = NOW - timedelta(hours=2), NOW - timedelta(minutes=1)
@@ -78,9 +80,9 @@ async def test_agent_clocks_keep_the_newest_eval_and_watch_configured_agents(
     )
     clocks = {c.agent: c for c in await store.agent_clocks(["configured.agent"], NOW)}
     assert clocks["inbox.triage"].last_eval_at == new
-    assert clocks["warehouse.health"].last_eval_at is None
-    assert clocks["warehouse.health"].watched_since == old
+    assert "warehouse.health" not in clocks  # never sent an eval: not an eval producer
     assert clocks["configured.agent"].watched_since == NOW
+    assert clocks["configured.agent"].last_eval_at is None
 
 
 async def test_sweep_failures_are_remembered_for_recovery(store: WatcherStore) -> None:
