@@ -18,7 +18,7 @@ from interventions_events.signals import (
     GateEvaluated,
 )
 
-from . import checks
+from . import canary, checks
 from .checks import Outcome
 from .settings import FreshnessSettings, Settings
 
@@ -70,7 +70,7 @@ def evaluate(
     if isinstance(signal, GateEvaluated):
         return checks.check_gate(signal, watch)
     if isinstance(signal, CanaryMetricsReported):
-        return checks.check_canary(signal, settings.canary, watch)
+        return canary.check_canary(signal, settings.canary, watch)
     return []
 
 

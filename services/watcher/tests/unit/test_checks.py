@@ -13,6 +13,7 @@ from interventions_events.signals import (
     EvalRunCompleted,
     GateEvaluated,
 )
+from watcher import canary as canary_check
 from watcher import checks, settings
 from watcher.checks import Outcome
 
@@ -229,7 +230,7 @@ def canary(
             else {"accuracy": 0.92, "p95_latency_ms": 850, "cost_usd": 0.02},
         }
     )
-    return checks.check_canary(sig, SETTINGS.canary)
+    return canary_check.check_canary(sig, SETTINGS.canary)
 
 
 BASE = {"accuracy": 0.85, "p95_latency_ms": 850, "cost_usd": 0.02}
