@@ -133,6 +133,7 @@ class Stack:
         self.database_url = ""
         self.producer: AIOKafkaProducer | None = None
         self.faults: list[str] = []
+        self.effect_dups: dict[str, int] = {}  # per oracle, as of the last scenario
 
     @property
     def bootstrap(self) -> str:
@@ -374,6 +375,7 @@ class TopicTap:
         self.bootstrap = bootstrap
         self.topics = [topics.full(n, prefix) for n in names]
         self.records: list[tuple[str, bytes]] = []
+        self.raw: list[Any] = []  # the ConsumerRecords, headers and keys included
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> TopicTap:
@@ -400,6 +402,7 @@ class TopicTap:
         try:
             async for rec in consumer:
                 self.records.append((rec.topic, rec.value or b""))
+                self.raw.append(rec)
         finally:
             await consumer.stop()
 
