@@ -9,8 +9,8 @@ import time
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaProducer
 import pytest
+from aiokafka import AIOKafkaProducer
 from interventions_events import topics
 from interventions_testkit import oracles
 from interventions_testkit.chaos import Stack, TopicTap, failing_signal
