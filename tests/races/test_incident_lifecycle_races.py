@@ -7,6 +7,7 @@ per-stream versions contiguous, each detection decided exactly once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -118,10 +119,8 @@ class Lifecycle(RuleBasedStateMachine):
         target = ids[pick % len(ids)]
 
         async def one(i: int, verb: str) -> None:
-            try:
+            with contextlib.suppress(DomainError, NotFound):  # a refused transition is a 409
                 await self.replicas[i % 2].execute(VERBS[verb](target))
-            except (DomainError, NotFound):
-                pass  # a refused transition is a valid outcome (409)
 
         async def all_at_once() -> None:
             await asyncio.gather(*(one(i, v) for i, v in enumerate(verbs)))
