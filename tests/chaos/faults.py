@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import asyncpg
+import httpx
 from interventions_testkit.chaos import Stack
 
 
@@ -68,3 +69,23 @@ async def churn(stack: Stack, name: str, rounds: int) -> None:
         await stack.wait_ready()
         await asyncio.sleep(1)
         stack.remove(name, len(stack.procs[name]) - 1)
+
+
+async def open_incidents(stack: Stack, key_like: str) -> list[int]:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT id FROM incidents.incidents WHERE key LIKE $1 AND status = 'open'", key_like
+        )
+    finally:
+        await conn.close()
+    return [int(r["id"]) for r in rows]
+
+
+async def acknowledge_all(stack: Stack, ids: list[int]) -> None:
+    """Lifecycle commands through the gateway: they commit in PostgreSQL with no broker."""
+    headers = {"authorization": f"Bearer {stack.tokens['responder']}"}
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=15) as c:
+        for i in ids:
+            resp = await c.post(f"/api/incidents/{i}/acknowledge", json={})
+            assert resp.status_code == 200, resp.text

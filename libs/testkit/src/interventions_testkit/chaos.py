@@ -245,9 +245,15 @@ class Stack:
     async def broker_outage(self, seconds: float) -> None:
         """Stop the broker for `seconds`, then start it again on the same port (empty: the
         embedded broker keeps nothing in memory across restarts)."""
+        await self.broker_stop(seconds)
+        await asyncio.sleep(seconds)
+        await self.broker_start()
+
+    async def broker_stop(self, seconds: float) -> None:
         self.faults.append(f"broker down {seconds:.0f}s")
         await asyncio.to_thread(self.broker.stop)
-        await asyncio.sleep(seconds)
+
+    async def broker_start(self) -> None:
         await asyncio.to_thread(self.broker.start)
         await ensure_topics(self.bootstrap, self.prefix)
 
@@ -386,6 +392,12 @@ class TopicTap:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def reset(self) -> None:
+        """Consume again from the beginning (after a restart of the in-memory broker, which
+        starts empty); what was collected so far is kept."""
+        await self.stop()
+        self.start()
 
     def values(self, topic: str) -> list[bytes]:
         return [v for t, v in self.records if t.endswith("." + topic) or t == topic]

