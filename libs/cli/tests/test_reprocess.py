@@ -24,7 +24,8 @@ async def committed(bootstrap: str, group: str, tp: TopicPartition) -> int | Non
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
     await consumer.start()
     try:
-        return await consumer.committed(tp)
+        offset = await consumer.committed(tp)
+        return None if offset is None else int(offset)
     finally:
         await consumer.stop()
 
