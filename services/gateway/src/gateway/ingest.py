@@ -4,7 +4,7 @@ with the codec and publishes the good ones to their `signals.*` topic (202 once 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -17,7 +17,7 @@ from interventions_events.signals import (
     EvalRunCompleted,
     GateEvaluated,
 )
-from interventions_eventstore import OutboxMessage
+from interventions_platform import tracing
 from interventions_platform.auth import Producer
 from interventions_platform.runtime import Runtime
 from pydantic import BaseModel
@@ -97,6 +97,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def traced(envs: list[Envelope[Event]]) -> list[Envelope[Event]]:
+    """Signals without their own `traceparent` join the current (ingest) span's trace."""
+    current = tracing.current_traceparent() if tracing.exporting() else None
+    if current is None:
+        return envs
+    return [e if e.traceparent else replace(e, traceparent=current) for e in envs]
+
+
 def build_router(runtime: Runtime, max_events: int, max_bytes: int) -> APIRouter:
     router = APIRouter(tags=["signals"])
 
@@ -112,10 +120,11 @@ def build_router(runtime: Runtime, max_events: int, max_bytes: int) -> APIRouter
     async def ingest(request: Request, principal: Producer) -> JSONResponse:
         """Publish one CloudEvent or an array of them to their signals.* topics."""
         good, bad = validate(parse_batch(await read_body(request, max_bytes), max_events))
-        messages: list[OutboxMessage] = [runtime.pub.message(e, kafka_key(e)) for e in good]
         try:
-            if messages:
-                await runtime.pub.send_all(messages)
+            with tracing.server_span("POST", "/api/signals", request.headers.get("traceparent")):
+                messages = [runtime.pub.message(e, kafka_key(e)) for e in traced(good)]
+                if messages:
+                    await runtime.pub.send_all(messages)
         except Exception as exc:  # any producer failure means "not on Kafka": say so
             log.warning("ingest from %s failed to publish: %s", principal.name, exc)
             raise HTTPException(

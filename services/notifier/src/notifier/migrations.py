@@ -58,4 +58,8 @@ MIGRATIONS = [
         created_at timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # the trace context a delivery was queued in, so the later vendor call joins that trace
+    """
+    ALTER TABLE {schema}.deliveries ADD COLUMN traceparent text;
+    """,
 ]

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 from interventions_events.notifications import NotificationFailed, NotificationSent
+from interventions_platform import tracing
 from prometheus_client import Counter
 
 from .adapters import Outcome, Outgoing, Sink
@@ -66,7 +67,9 @@ class Sender:
                 row["team"],
                 row["slack_ts"],
             )
-            outcome = await self.sinks[row["sink"].partition(":")[0]].send(out)
+            # the vendor call's span joins the trace the delivery was queued in
+            with tracing.continued(row["traceparent"]):
+                outcome = await self.sinks[row["sink"].partition(":")[0]].send(out)
             await self._record(conn, row, outcome)
             return True
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
-from interventions_events import Envelope, Event
+from interventions_events import Envelope, Event, topics
 from interventions_events import incidents as ev
 from interventions_events.actions import ActionEvent
 from interventions_eventstore import Inbox, Outbox, OutboxMessage
-from interventions_platform import kafka
+from interventions_platform import kafka, tracing
 from interventions_platform.runtime import Runtime
 
 from . import domain
@@ -63,9 +63,18 @@ class NotifierService:
                 if env.id not in fresh:
                     continue
                 fresh.discard(env.id)  # the same id twice in one batch counts once
-                frames.extend(await self._one(conn, env.data, now))
+                with tracing.record_span(
+                    f"process {self.topic(env)}",
+                    env.traceparent,
+                    destination=self.topic(env),
+                    message_id=env.id,
+                ):
+                    frames.extend(await self._one(conn, env.data, now))
             await self.outbox.add(conn, out)
             await self.store.append_sse(conn, frames)
+
+    def topic(self, env: Envelope[Event]) -> str:
+        return topics.full(env.data.topic, self.prefix)
 
     async def _one(
         self, conn: asyncpg.Connection, event: Event, now: datetime
@@ -76,7 +85,7 @@ class NotifierService:
             return []
         tracked = await self.store.tracked(conn, event.incident_id)
         fx = domain.on_incident_event(tracked, event, self.settings, now)
-        await self.store.apply(conn, fx, now)
+        await self.store.apply(conn, fx, now, tracing.current_traceparent())
         for line in fx.logs:
             log.info(line)
         return list(fx.sse)

@@ -55,8 +55,15 @@ class Store:
             sorted(t.told),
         )
 
-    async def apply(self, conn: asyncpg.Connection, fx: Effects, now: datetime) -> None:
-        """Store the effects of one decision (not the SSE frames or events: see callers)."""
+    async def apply(
+        self,
+        conn: asyncpg.Connection,
+        fx: Effects,
+        now: datetime,
+        traceparent: str | None = None,
+    ) -> None:
+        """Store the effects of one decision (not the SSE frames or events: see callers);
+        deliveries keep `traceparent` for their vendor call's span."""
         if fx.tracked is None:
             return
         t = fx.tracked
@@ -73,7 +80,7 @@ class Store:
         for timer in fx.schedule:
             await self._schedule(conn, t, timer)
         for d in fx.deliveries:
-            await self._deliver(conn, t.cycle, d, now)
+            await self._deliver(conn, t.cycle, d, now, traceparent)
 
     async def _cancel(self, conn: asyncpg.Connection, incident_id: int, names: set[str]) -> None:
         await conn.execute(
@@ -97,7 +104,12 @@ class Store:
         )
 
     async def _deliver(
-        self, conn: asyncpg.Connection, cycle: int, d: Delivery, now: datetime
+        self,
+        conn: asyncpg.Connection,
+        cycle: int,
+        d: Delivery,
+        now: datetime,
+        traceparent: str | None = None,
     ) -> None:
         """Record an intended send; a known idempotency key is never recorded twice."""
         if await conn.fetchval(
@@ -122,8 +134,8 @@ class Store:
                 due, headline = merged["due"], f"{merged['heads']} · {d.headline}"
         await conn.execute(
             f"INSERT INTO {self.s}.deliveries (idempotency_key, incident_id, cycle, sink, "
-            "transition, headline, snapshot, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (idempotency_key) DO NOTHING",
+            "transition, headline, snapshot, due_at, traceparent) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (idempotency_key) DO NOTHING",
             d.idempotency_key,
             d.incident_id,
             cycle,
@@ -132,6 +144,7 @@ class Store:
             headline[:3000],
             d.snapshot,
             due,
+            traceparent,
         )
 
     async def append_sse(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from interventions_events import Envelope, Event, utcnow
 from interventions_eventstore import OutboxMessage
-from interventions_platform import kafka, metrics
+from interventions_platform import kafka, metrics, tracing
 from interventions_platform.runtime import Runtime
 
 from . import domain
@@ -20,6 +20,7 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 CONSUMER = "watcher"
+Origins = Mapping[str, tuple[str, str | None]]  # signal id -> (topic, traceparent)
 
 
 class SignalHandler:
@@ -46,6 +47,12 @@ class SignalHandler:
             [(e.id, e.time, e.data) for e in signals], self.settings, failing, utcnow()
         )
         dead = [kafka.dead_letter_message(b, CONSUMER, self.runtime.prefix) for b in bad]
+        # only gathered when spans are exported: the hot path stays as it was
+        origins = (
+            {env.id: (rec.topic, env.traceparent) for rec, env in good}
+            if tracing.exporting()
+            else {}
+        )
         for b in bad:
             log.warning(
                 "dead-lettered %s[%d]@%d: %s",
@@ -56,7 +63,7 @@ class SignalHandler:
             )
 
         async def publish(detections: list[Detection]) -> None:
-            await self._send([*self.messages(detections), *dead])
+            await self._send([*self.messages(detections, origins), *dead])
 
         if findings or seen:
             detections = await self.store.commit_batch(findings, seen, publish)
@@ -80,15 +87,36 @@ class SignalHandler:
                 wrong.append(kafka.Bad(rec, reason))
         return signals, wrong
 
-    def messages(self, detections: Sequence[Detection]) -> list[OutboxMessage]:
+    def messages(
+        self, detections: Sequence[Detection], origins: Origins | None = None
+    ) -> list[OutboxMessage]:
+        """Detection records; with `origins`, each signal's detections are built inside a
+        span continuing that signal's trace, so their envelopes carry it on."""
+        if not origins:
+            return [self._message(d, None) for d in detections]
+        by_source: dict[str, list[Detection]] = {}
+        for d in detections:
+            by_source.setdefault(d.data.source_event_id, []).append(d)
+        out: list[OutboxMessage] = []
+        for source_id, group in by_source.items():
+            topic, parent = origins.get(source_id, ("", None))
+            with tracing.record_span(
+                f"process {topic}", parent, destination=topic, message_id=source_id
+            ):
+                traceparent = tracing.current_traceparent()
+                out.extend(self._message(d, traceparent) for d in group)
+        return out
+
+    def _message(self, d: Detection, traceparent: str | None) -> OutboxMessage:
         pub = self.runtime.pub
-        return [
-            pub.message(
-                Envelope(data=d.data, source=pub.source, id=d.event_id, subject=d.data.key),
-                d.data.key,
-            )
-            for d in detections
-        ]
+        env: Envelope[Event] = Envelope(
+            data=d.data,
+            source=pub.source,
+            id=d.event_id,
+            subject=d.data.key,
+            traceparent=traceparent,
+        )
+        return pub.message(env, d.data.key)
 
     async def _send(self, messages: list[OutboxMessage]) -> None:
         if messages:

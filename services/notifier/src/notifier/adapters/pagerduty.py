@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from interventions_platform import tracing
 from pydantic import SecretStr
 
 from .. import payloads
@@ -39,8 +40,11 @@ class PagerDuty:
             console_url=self.settings.console_url,
         )
         target = payloads.dedup_key(out.incident_id)
-        try:
-            response = await self.client.post(self.url, json=body, timeout=self.timeout)
-        except httpx.HTTPError as exc:
-            return transport_error(exc, target)
+        with tracing.client_span("pagerduty", "POST", self.url) as span:
+            try:
+                response = await self.client.post(self.url, json=body, timeout=self.timeout)
+            except httpx.HTTPError as exc:
+                tracing.set_status(span, None, type(exc).__name__)
+                return transport_error(exc, target)
+            tracing.set_status(span, response.status_code)
         return classify(response, target=target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from interventions_platform import tracing
 
 from .. import payloads
 from ..settings import Settings
@@ -31,14 +32,15 @@ class Slack:
 
     async def _webhook(self, message: dict[str, Any]) -> Outcome:
         assert self.vendors.slack_webhook_url is not None
-        try:
-            response = await self.client.post(
-                self.vendors.slack_webhook_url.get_secret_value(),
-                json=message,
-                timeout=self.timeout,
-            )
-        except httpx.HTTPError as exc:
-            return transport_error(exc, "webhook")
+        url = self.vendors.slack_webhook_url.get_secret_value()
+        # the webhook URL is a secret: the span gets its host only
+        with tracing.client_span("slack", "POST", tracing.redacted(url)) as span:
+            try:
+                response = await self.client.post(url, json=message, timeout=self.timeout)
+            except httpx.HTTPError as exc:
+                tracing.set_status(span, None, type(exc).__name__)
+                return transport_error(exc, "webhook")
+            tracing.set_status(span, response.status_code)
         return classify(response, target="webhook")
 
     def channel(self, team: str) -> str:
@@ -51,15 +53,16 @@ class Slack:
         if out.thread_ts and out.transition != "trigger":
             body["thread_ts"] = out.thread_ts  # later updates go under the first message
         headers = {"Authorization": f"Bearer {self.vendors.slack_bot_token.get_secret_value()}"}
-        try:
-            response = await self.client.post(
-                self.vendors.slack_api_url.rstrip("/") + "/chat.postMessage",
-                json=body,
-                headers=headers,
-                timeout=self.timeout,
-            )
-        except httpx.HTTPError as exc:
-            return transport_error(exc, channel)
+        url = self.vendors.slack_api_url.rstrip("/") + "/chat.postMessage"
+        with tracing.client_span("slack", "POST", url) as span:
+            try:
+                response = await self.client.post(
+                    url, json=body, headers=headers, timeout=self.timeout
+                )
+            except httpx.HTTPError as exc:
+                tracing.set_status(span, None, type(exc).__name__)
+                return transport_error(exc, channel)
+            tracing.set_status(span, response.status_code)
         if response.status_code != 200:
             return classify(response, target=channel)
         return _api_result(response, channel)
