@@ -49,8 +49,8 @@ bench: install
 bench-quick: install
 	$(PY) -m interventions_bench --quick
 
-chaos: install
-	$(PY) -m pytest -m slow tests/chaos $(PYTEST_ARGS)
+chaos: install  ## the full fault-injection suite (the CI subset runs in make test)
+	INTERVENTIONS_CHAOS_FULL=1 $(PY) -m pytest tests/chaos -p no:randomly -q -rfE $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv .tools .interventions .pytest_cache .mypy_cache .ruff_cache

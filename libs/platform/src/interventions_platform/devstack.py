@@ -103,7 +103,7 @@ class Stack:
             )
             self.procs.append((service, proc))
             self.wait_ready(service, proc, port)
-            say(f"{service:<11} http://127.0.0.1:{port}  (log .interventions/{service}.log)")
+            say(f"{service:<11} http://127.0.0.1:{port}  (log {self.state / f'{service}.log'})")
 
     def wait_ready(self, service: str, proc: subprocess.Popen[bytes], port: int) -> None:
         deadline = time.monotonic() + 90
@@ -191,9 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     stack.start_services(env)
     say(f"ready: http://127.0.0.1:{SERVICES_PORT(env, 'gateway')}  (Ctrl-C to stop)")
     if args.demo and available("interventions_demo"):
-        stack.procs.append(
-            ("demo", subprocess.Popen([sys.executable, "-m", "interventions_demo"], env=env))
+        demo_log = open(state / "demo.log", "ab")  # noqa: SIM115
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "interventions_demo"],
+            env=env,
+            stdout=demo_log,
+            stderr=subprocess.STDOUT,
         )
+        stack.procs.append(("demo", demo))
+        say(f"demo        feeding signals (log {state / 'demo.log'})")
     while True:
         for name, proc in stack.procs:
             if proc.poll() is not None and not stack.stopping and name != "demo":
