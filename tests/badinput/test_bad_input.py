@@ -96,11 +96,6 @@ async def test_oversize_signal_over_http_is_refused(stack: Stack) -> None:
     assert resp.status_code in (400, 413) and resp.json()["detail"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a record over 1 MiB that the broker accepted is never dead-lettered by the watcher "
-    "(its consumer does not surface it); producers refuse such records by default",
-)
 async def test_oversize_record_that_reached_the_topic_is_dead_lettered(
     stack: Stack, dlq: TopicTap
 ) -> None:
@@ -111,9 +106,20 @@ async def test_oversize_record_that_reached_the_topic_is_dead_lettered(
         await big.send_and_wait(topic, HUGE[1], key=HUGE[0].encode())
     finally:
         await big.stop()
-    deadline = time.monotonic() + 20
+    after = await stack.send(3, ["after_oversize"])
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if any(r.key == HUGE[0].encode() for r in dlq.raw):
+        found = [r for r in dlq.raw if r.key == HUGE[0].encode()]
+        if found:
+            headers = {k: v.decode() for k, v in found[0].headers}
+            assert "bytes" in headers["dlq-reason"], headers["dlq-reason"]
+            # the original does not fit a publishable record: cut, and said so
+            assert headers["dlq-truncated"] == "true"
+            assert headers["dlq-original-bytes"] == str(len(HUGE[1]))
+            assert 0 < len(found[0].value) < len(HUGE[1])
+            assert HUGE[1].startswith(found[0].value)
+            took = await oracles.wait_decided(stack.database_url, after.acked, 30)
+            assert took < 30, "signals after the oversize record were never decided"
             return
         await asyncio.sleep(0.3)
     raise AssertionError("the oversize record never reached the DLQ")

@@ -115,8 +115,14 @@ def decode_records(
     return good, bad
 
 
+# the producer refuses requests over max_request_size (1 MiB by default); keep the DLQ record
+# well under it, leaving room for the key, the headers and the record batch overhead
+DLQ_MAX_VALUE_BYTES = 900_000
+
+
 def dead_letter_message(bad: Bad, consumer: str, prefix: str) -> OutboxMessage:
-    """The DLQ record: original bytes untouched, the reason and origin in headers."""
+    """The DLQ record: original bytes (cut to a publishable size, said so in headers), the
+    reason and origin in headers."""
     rec = bad.record
     headers = [
         ("dlq-reason", bad.reason[:2000]),
@@ -125,8 +131,13 @@ def dead_letter_message(bad: Bad, consumer: str, prefix: str) -> OutboxMessage:
         ("dlq-partition", str(rec.partition)),
         ("dlq-offset", str(rec.offset)),
     ]
+    value = rec.value
+    if len(value) > DLQ_MAX_VALUE_BYTES:
+        # an unpublishable dead letter would stall the consumer on this record forever
+        headers += [("dlq-truncated", "true"), ("dlq-original-bytes", str(len(value)))]
+        value = value[:DLQ_MAX_VALUE_BYTES]
     return OutboxMessage(
-        topic=topics.full(topics.DLQ, prefix), value=rec.value, key=rec.key, headers=headers
+        topic=topics.full(topics.DLQ, prefix), value=value, key=rec.key, headers=headers
     )
 
 
