@@ -47,6 +47,7 @@ FAST = {
         "timers": {"poll_interval": "500ms"},
     },
     "escalation": {"ack_timeout": "1h"},
+    "self_alerts": {"enabled": False},  # the suites count incidents; a storm alert adds one
     "playbooks": {
         "approval_required_for_severities": ["sev1"],
         "expiry_check_interval": "1s",

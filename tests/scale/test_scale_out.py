@@ -35,6 +35,7 @@ SERVICES = [
 SETTINGS = """interventions:
   watcher: {interval: 1h}
   escalation: {ack_timeout: 1h}
+  self_alerts: {enabled: false}
   issue_provider:
     provider: github
     config: {token: "${GITHUB_TOKEN}", owner: acme, repo: ops}

@@ -33,7 +33,11 @@ def settings_yaml(incidents: str) -> str:
         f"roles: [{ROLES[k]}]}}"
         for k, v in TOKENS.items()
     )
-    return f"interventions:\n  incidents: {incidents}\n  auth:\n    tokens:\n{tokens}\n"
+    # self-alerts off: these suites count incidents, and a storm alert would add a platform one
+    return (
+        f"interventions:\n  incidents: {incidents}\n  self_alerts: {{enabled: false}}\n"
+        f"  auth:\n    tokens:\n{tokens}\n"
+    )
 
 
 class Service:

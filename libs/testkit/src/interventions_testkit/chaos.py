@@ -61,6 +61,7 @@ FAST: dict[str, Any] = {
         "pagerduty": {"retry": {"backoff_base": "100ms"}},
     },
     "escalation": {"ack_timeout": "1h"},
+    "self_alerts": {"enabled": False},  # storms and dead letters are on purpose here
     "playbooks": {"expiry_check_interval": "1s", "execution_timeout": "30s"},
     "approvals": {"ttl": "10m"},
     "issue_provider": {

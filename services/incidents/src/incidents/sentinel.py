@@ -24,7 +24,7 @@ from interventions_events.detections import PlatformAlertRaised, WatcherHeartbea
 from interventions_events.incidents import ActionRecorded
 from interventions_eventstore import Outbox
 from interventions_platform import kafka
-from interventions_platform.config import section
+from interventions_platform.config import WatcherSection, section
 from interventions_platform.durations import Duration, parse_duration
 from interventions_platform.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,7 +49,7 @@ class SelfAlertSettings(BaseModel):
     """`interventions.self_alerts` (defaults from the guide's Monitoring section)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = False  # on in deploy settings; off by default until every suite opts out
+    enabled: bool = True
     check_interval: Duration = parse_duration("1m")
     realert_after: Duration = parse_duration("1h")
     max_incidents_per_hour: int = Field(default=5, ge=1)
@@ -63,7 +63,21 @@ class SelfAlertSettings(BaseModel):
 
 
 def load(raw: dict[str, Any]) -> SelfAlertSettings:
-    return section(SelfAlertSettings, raw, "self_alerts")
+    """The section; when the (shared) settings configure the watcher, the heartbeat timeout
+    is at least two of its sweeps (one heartbeat per sweep), so a long `watcher.interval`
+    cannot raise the alert between two good beats."""
+    s = section(SelfAlertSettings, raw, "self_alerts")
+    if "watcher" not in raw:
+        return s
+    sweep = timedelta(seconds=section(WatcherSection, raw, "watcher").effective_interval())
+    if s.heartbeat_timeout < 2 * sweep:
+        log.warning(
+            "self_alerts.heartbeat_timeout %s is under two watcher sweeps; using %s",
+            s.heartbeat_timeout,
+            2 * sweep,
+        )
+        s = s.model_copy(update={"heartbeat_timeout": 2 * sweep})
+    return s
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +93,7 @@ class Facts:
     """What the checks read, gathered once per tick."""
 
     now: datetime
-    started: datetime
+    started: datetime  # when this sentinel started: no heartbeat is due before a timeout
     opened_recently: int
     active: list[Lifecycle]
     last_heartbeat: datetime | None
@@ -111,7 +125,9 @@ def check(f: Facts, s: SelfAlertSettings) -> list[Alert]:
                     {"incident_id": lc.id, "missed": late},
                 )
             )
-    seen = f.last_heartbeat or f.started
+    # counted from our own start at the earliest: after a restart (or a first start beside a
+    # watcher that has not swept yet) the watcher gets one full timeout to be heard
+    seen = max(f.last_heartbeat or f.started, f.started)
     if f.now - seen > s.heartbeat_timeout:
         out.append(
             Alert(
@@ -165,9 +181,11 @@ class Sentinel:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.runtime, self.settings, self.clock = runtime, settings, clock
+        self.started: datetime | None = None
 
     async def start(self) -> None:
         rt = self.runtime
+        self.started = self.clock()
         await migrate_marks(rt)
         if self.settings.enabled:
             rt.spawn(self._loop(), "self-alerts")
@@ -189,7 +207,7 @@ class Sentinel:
         """One round: gather facts, check, publish the alerts through the outbox."""
         rt, s, now = self.runtime, self.settings, self.clock()
         async with rt.db.acquire() as conn, conn.transaction():
-            facts = await gather(conn, rt.schema, s, now)
+            facts = await gather(conn, rt.schema, s, now, self.started or now)
             alerts = check(facts, s)
             messages = []
             for a in alerts:
@@ -224,7 +242,11 @@ async def migrate_marks(rt: Runtime) -> None:
 
 
 async def gather(
-    conn: asyncpg.Connection, schema: str, s: SelfAlertSettings, now: datetime
+    conn: asyncpg.Connection,
+    schema: str,
+    s: SelfAlertSettings,
+    now: datetime,
+    started: datetime,
 ) -> Facts:
     marks = {r["name"]: r for r in await conn.fetch(f"SELECT * FROM {schema}.sentinel_marks")}
     opened = await conn.fetchval(
@@ -258,7 +280,7 @@ async def gather(
     beat, dlq = marks.get("heartbeat"), marks.get("dlq")
     return Facts(
         now=now,
-        started=marks["started"]["at"] if "started" in marks else now,
+        started=started,
         opened_recently=int(opened or 0),
         active=active,
         last_heartbeat=beat["at"] if beat else None,
@@ -278,17 +300,34 @@ def register(runtime: Runtime) -> None:
         dead = sum(1 for r in records if r.topic == dlq_topic)
         good, _ = kafka.decode_records(r for r in records if r.topic != dlq_topic)
         beats = sum(1 for _, env in good if isinstance(env.data, WatcherHeartbeat))
-        await note(runtime.db, runtime.schema, beats, dead)
+        await note(runtime.db, runtime.schema, beats, dead, dead_letter_time(msg, dlq_topic))
 
 
-async def note(pool: asyncpg.Pool, schema: str, beats: int, dead: int) -> None:
-    """Remember when we last heard a heartbeat and saw a dead letter (receive time)."""
-    for name, n in (("heartbeat", beats), ("dlq", dead)):
+def dead_letter_time(msg: KafkaMessage, dlq_topic: str) -> datetime | None:
+    """When the newest dead letter of the batch was written (the record timestamp): a new
+    consumer group reading old dead letters from the start must not call them arriving."""
+    raw = msg.raw_message
+    stamps = [
+        r.timestamp
+        for r in (raw if isinstance(raw, list | tuple) else [raw])
+        if r.topic == dlq_topic and r.timestamp and r.timestamp > 0
+    ]
+    return datetime.fromtimestamp(max(stamps) / 1000, UTC) if stamps else None
+
+
+async def note(
+    pool: asyncpg.Pool, schema: str, beats: int, dead: int, dead_at: datetime | None = None
+) -> None:
+    """Remember when we last heard a heartbeat (receive time) and when the newest dead
+    letter was written (its record time; receive time when the broker gave none)."""
+    for name, n, at in (("heartbeat", beats, None), ("dlq", dead, dead_at)):
         if n:
             await pool.execute(
-                f"INSERT INTO {schema}.sentinel_marks (name, at, count) VALUES ($1, now(), $2) "
-                f"ON CONFLICT (name) DO UPDATE SET at = now(), count = "
-                f"{schema}.sentinel_marks.count + $2",
+                f"INSERT INTO {schema}.sentinel_marks (name, at, count) "
+                "VALUES ($1, coalesce($3, now()), $2) ON CONFLICT (name) DO UPDATE SET "
+                f"at = greatest({schema}.sentinel_marks.at, excluded.at), "
+                f"count = {schema}.sentinel_marks.count + $2",
                 name,
                 n,
+                at,
             )
