@@ -11,8 +11,9 @@ from incidents import commands as c
 STORM_KEYS = ("inbox.triage", "knowledge.search", "warehouse.x")
 
 
-async def record_storm(script: Any, kit: Any) -> dict[str, int]:
-    """A storm under the default policy (3 per key per hour); returns incident ids by name."""
+async def record_storm(script: Any, kit: Any, suppressed: Any = None) -> dict[str, int]:
+    """A storm under the default policy (3 per key per hour); returns incident ids by name.
+    `suppressed`: the detection the rate limit suppresses (default: like the others)."""
     ids: dict[str, int] = {}
 
     async def detect(name: str, data: Any, minutes: float) -> None:
@@ -33,7 +34,7 @@ async def record_storm(script: Any, kit: Any) -> dict[str, int]:
     await resolve("a2", 3)
     await detect("a3", kit.latency("inbox.triage"), 4)
     await resolve("a3", 5)
-    await script.detect(kit.latency("inbox.triage"), 6)  # suppressed: 3 in the hour
+    await script.detect(suppressed or kit.latency("inbox.triage"), 6)  # suppressed: 3 an hour
     await resolve("b1", 10)
     await detect("b2", kit.latency("knowledge.search"), 30)
     await resolve("b2", 31)
@@ -104,3 +105,58 @@ async def test_a_bad_settings_file_is_a_clear_error(script: Any, tmp_path: Path)
     new = settings(tmp_path, "{max_incidents_per_window: 0}")
     done = script.cli("simulate", "--settings", new, "--from", "1h", check=False)
     assert done.returncode == 2 and "max_incidents_per_window" in done.stderr
+
+
+def slower(kit: Any) -> Any:
+    """The suppressed detection, slower (2400 ms) than the ones that opened incidents."""
+    data = kit.latency("inbox.triage")
+    evidence = {**data.evidence, "violation": {**data.evidence["violation"], "actual": 2400}}
+    return data.model_copy(update={"evidence": evidence})
+
+
+async def test_a_suppressed_detection_that_would_have_opened_is_assessed_from_its_own_evidence(
+    script: Any, kit: Any, tmp_path: Path
+) -> None:
+    await record_storm(script, kit, suppressed=slower(kit))
+    new = settings(tmp_path, "{max_incidents_per_window: 5}")
+    args = ["simulate", "--settings", new, "--from", "2026-11-26T20:00:00Z"]
+    out = json.loads(script.cli(*args, "--format", "json").stdout)
+    [opened] = out["would_have_opened_as"]
+    assert (opened["key"], opened["kind"], opened["severity"]) == (
+        "BUDGET_inbox.triage_latency_p95",
+        "budget",
+        "sev2",
+    )
+    assert opened["summary"] == "P95 latency 2400ms exceeds budget 1000ms"
+    assert out["borrowed_evidence"] == 0
+    assert "P95 latency 2400ms exceeds budget 1000ms" in script.cli(*args).stdout
+
+
+async def test_decisions_recorded_without_kind_and_evidence_fall_back_to_the_keys_evidence(
+    script: Any, kit: Any, tmp_path: Path
+) -> None:
+    ids = await record_storm(script, kit, suppressed=slower(kit))
+    # decisions as stored before DetectionDecided carried kind and evidence
+    await script.pool.execute(
+        "UPDATE incidents.events SET data = data - 'kind' - 'evidence' "
+        "WHERE type = 'DetectionDecided'"
+    )
+    loose = settings(tmp_path, "{max_incidents_per_window: 5}")
+    out = json.loads(
+        script.cli(
+            "simulate", "--settings", loose, "--from", "2026-11-26T20:00:00Z", "--format", "json"
+        ).stdout
+    )
+    [opened] = out["would_have_opened_as"]
+    assert (opened["kind"], opened["summary"]) == (
+        "budget",
+        "P95 latency 1850ms exceeds budget 1000ms",  # borrowed from the key's incidents
+    )
+    assert out["borrowed_evidence"] == 1
+    strict = settings(tmp_path, "{max_incidents_per_window: 1, rate_limit_window: 1h}")
+    out = json.loads(
+        script.cli(
+            "simulate", "--settings", strict, "--from", "2026-11-26T20:00:00Z", "--format", "json"
+        ).stdout
+    )
+    assert out["would_not_have_opened"] == [ids["a2"], ids["a3"], ids["b2"]]

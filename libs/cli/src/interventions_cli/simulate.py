@@ -23,7 +23,8 @@ from .whatif import History, Original, Outcome, Recorded, simulate
 
 ASSUMPTIONS = (
     "a simulated incident stays active until its key's next recorded resolution; "
-    "suppressed detections borrow their key's evidence"
+    "suppressed detections recorded before decisions stored kind and evidence borrow "
+    "their key's evidence"
 )
 
 
@@ -49,6 +50,8 @@ async def _load(
                     d["decision"],
                     d.get("incident_id"),
                     report=at >= t1,
+                    kind=d.get("kind"),
+                    evidence=d.get("evidence"),
                 )
             )
             advance(1)
@@ -119,6 +122,12 @@ def _print(out: Outcome, s: IncidentsSettings) -> None:
         "would not have opened: " + (", ".join(f"#{i}" for i in out.not_opened) or "none")
     )
     console.print(f"would have opened (new): {len(out.newly_opened)}")
+    for n in out.new_incidents:
+        console.print(
+            f"  {n['at']} {n['key']}: {n['severity']} for {n['owner_team']}: {n['summary']}"
+        )
+    if out.borrowed_evidence:
+        console.print(f"evidence borrowed from the key (older decisions): {out.borrowed_evidence}")
     if out.diffs:
         table = Table("at", "key", "detection", "original", "simulated")
         for d in out.diffs:

@@ -1,9 +1,11 @@
 """What-if replay of recorded detections through another policy, in memory. Pure: the
 recorded decisions, the original incidents and a settings object in, the differences out.
 
-Assumptions (printed by the command): a simulated incident stays active until the key's
-next recorded resolution (people resolved the underlying problem then); a detection whose
-evidence was not stored (it was suppressed) borrows the nearest evidence of its key."""
+Each DetectionDecided records the detection's kind and evidence, so every detection is
+assessed from its own facts. Assumptions (printed by the command): a simulated incident stays
+active until the key's next recorded resolution (people resolved the underlying problem
+then); a decision recorded before kind and evidence were stored, whose detection opened no
+incident (it was suppressed), borrows its key's evidence."""
 
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ class Recorded:
     decision: str
     incident_id: int | None
     report: bool = True  # False for warm-up history before --from
+    kind: str | None = None  # None on decisions recorded before these two were stored
+    evidence: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ class Outcome:
     not_opened: list[int] = field(default_factory=list)
     newly_opened: list[str] = field(default_factory=list)
     reassessed: list[Diff] = field(default_factory=list)
+    new_incidents: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     borrowed_evidence: int = 0
 
@@ -86,6 +91,7 @@ class Outcome:
         return {
             "would_not_have_opened": self.not_opened,
             "would_have_opened": self.newly_opened,
+            "would_have_opened_as": self.new_incidents,
             "decision_changes": [diff(d) for d in self.diffs],
             "assessment_changes": [diff(d) for d in self.reassessed],
             "counts": self.counts,
@@ -159,9 +165,11 @@ def _compare(
             out.not_opened.append(r.incident_id)
         if decision == "opened":
             out.newly_opened.append(r.detection_id)
+            out.new_incidents.append(_new_incident(out, history, r, policy))
     if decision == "opened" and r.decision == "opened" and r.incident_id in history.originals:
         orig = history.originals[r.incident_id]
-        a = assess(Facts(orig.kind, r.key, r.subject, r.hint, _evidence(out, history, r)), policy)
+        kind = r.kind or orig.kind
+        a = assess(Facts(kind, r.key, r.subject, r.hint, _evidence(out, history, r)), policy)
         changes = {
             name: (old, new)
             for name, old, new in (
@@ -178,8 +186,29 @@ def _compare(
             )
 
 
+def _new_incident(
+    out: Outcome, history: History, r: Recorded, policy: PolicyConfig
+) -> dict[str, Any]:
+    """What an incident the original run never opened would have looked like."""
+    kind = r.kind or KINDS.get(r.detection_type, "")
+    a = assess(Facts(kind, r.key, r.subject, r.hint, _evidence(out, history, r)), policy)
+    return {
+        "detection_id": r.detection_id,
+        "key": r.key,
+        "at": r.at.isoformat(),
+        "kind": kind,
+        "severity": a.severity,
+        "owner_team": a.owner_team,
+        "playbooks": list(a.playbooks),
+        "summary": a.summary,
+    }
+
+
 def _evidence(out: Outcome, history: History, r: Recorded) -> dict[str, Any]:
-    """The detection's stored evidence, else the key's (same key = same check)."""
+    """The evidence recorded with the decision; for older decisions the incident's, else the
+    key's (same key = same check)."""
+    if r.evidence is not None:
+        return r.evidence
     found = history.evidence.get(r.detection_id)
     if found is not None:
         return found

@@ -88,6 +88,10 @@ class DetectionDecided(Event):
     window_seconds: float | None = None
     opened_in_window: int | None = None
     limit: int | None = None
+    # the detection's kind and evidence, so a what-if replay (`interventions simulate`) can
+    # assess any detection exactly; None on decisions recorded before they were stored
+    kind: str | None = None
+    evidence: dict[str, Any] | None = None
 
 
 @register(topics.INCIDENTS)

@@ -4,7 +4,7 @@ naming the rule that fired. Pure: no I/O, no clock."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,7 @@ class Detection:
     hint: str | None
     observed_at: datetime
     recovered: bool = False
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 def decide_detection(
@@ -65,6 +66,8 @@ def decide_detection(
         detection_type=det.detection_type,
         subject=det.subject,
         hint=det.hint,
+        kind=det.kind,
+        evidence=dict(det.evidence),
         observed_at=det.observed_at,
         at=now,
     )

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
-from interventions_events import Envelope, Event
+from interventions_events import Envelope, Event, topics
 from interventions_events.detections import DetectionData, SignalRecovered
 from interventions_events.incidents import DetectionSuppressed
 from interventions_eventstore import ConcurrencyError, EventStore, Inbox, Outbox, OutboxMessage
+from interventions_platform import tracing
 from interventions_platform.kafka import Publisher
 
 from . import commands as c
@@ -163,6 +164,7 @@ class IncidentService:
         keys = list(dict.fromkeys(e.data.key for e in envs if isinstance(e.data, DetectionData)))
         key_states = await self.rm.keys(conn, keys)
         active = await self.rm.active_by_key(conn, keys)
+        source = topics.full(topics.DETECTIONS, self.pub.prefix)
         for env in envs:
             assert isinstance(env.data, DetectionData)
             det = _detection(env.id, env.data)
@@ -170,7 +172,11 @@ class IncidentService:
             inc = active.get(det.key)
             if inc is not None:
                 inc = batch.incidents.get(inc.id, inc)
-            opened = await self._decide_one(conn, batch, env, det, ks, inc)
+            # inside the record's span: the outbox envelopes built now carry its traceparent
+            with tracing.record_span(
+                f"process {source}", env.traceparent, destination=source, message_id=env.id
+            ):
+                opened = await self._decide_one(conn, batch, env, det, ks, inc)
             if opened is not None:
                 active[det.key] = opened
 
@@ -261,6 +267,7 @@ def _detection(detection_id: str, d: DetectionData) -> Detection:
         d.hint,
         d.observed_at,
         recovered=isinstance(d, SignalRecovered),
+        evidence=dict(d.evidence),
     )
 
 

@@ -99,3 +99,26 @@ def test_only_opened_decisions_count_toward_the_limit() -> None:
     key = KeyState("K")
     d = decide_detection(key, incident(), det(), T0, LIMITS)
     assert evolve_key(key, d) == replace(key, version=1)
+
+
+def test_every_decision_records_the_detections_kind_evidence_hint_and_subject() -> None:
+    evidence = {"actual": 9.1, "threshold": 5}
+    d = replace(det(), evidence=evidence)
+    full = KeyState("K", 3, tuple((i, T0) for i in range(3)))
+    for decided in (
+        decide_detection(KeyState("K"), None, d, T0, LIMITS, new_id=9),  # opened
+        decide_detection(KeyState("K"), incident(), d, T0, LIMITS),  # deduplicated
+        decide_detection(full, None, d, T0, LIMITS),  # suppressed
+    ):
+        assert (decided.kind, decided.evidence) == ("budget", evidence), decided.decision
+        assert (decided.hint, decided.subject) == ("error", "inbox.triage")
+
+
+def test_a_decision_stored_before_kind_and_evidence_existed_still_parses() -> None:
+    from interventions_events.incidents import DetectionDecided
+
+    old = decide_detection(KeyState("K"), None, det(), T0, LIMITS, new_id=9).model_dump(
+        mode="json", exclude={"kind", "evidence"}
+    )
+    parsed = DetectionDecided.model_validate(old)
+    assert (parsed.kind, parsed.evidence, parsed.decision) == (None, None, "opened")
