@@ -4,7 +4,9 @@ taking the root app), so this package never needs editing to grow."""
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import typer
 
@@ -35,7 +37,17 @@ def _load_plugins() -> None:
             target(app)
 
 
+def _local_stack_defaults() -> None:
+    """Without DATABASE_URL, use the database of a local `make run` (its URL is saved in
+    .interventions/database-url), so admin commands work on the embedded stack as they are."""
+    state = Path(os.environ.get("INTERVENTIONS_STATE_DIR", ".interventions"))
+    url_file = state / "database-url"
+    if not os.environ.get("DATABASE_URL") and url_file.exists():
+        os.environ["DATABASE_URL"] = url_file.read_text().strip()
+
+
 def main() -> None:
+    _local_stack_defaults()
     _load_plugins()
     app(prog_name="interventions")
 

@@ -43,7 +43,16 @@ def run(dsn: str | None, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     """Open a small pool on `dsn` (default DATABASE_URL), run `work`, close the pool."""
 
     async def main() -> T:
-        pool = await create_pool(dsn or RuntimeEnv().database_url, min_size=1, max_size=2)
+        url = dsn or RuntimeEnv().database_url
+        try:
+            pool = await create_pool(url, min_size=1, max_size=2)
+        except (OSError, asyncpg.PostgresError) as exc:
+            typer.echo(
+                f"cannot reach PostgreSQL ({exc}); set DATABASE_URL, or run `make run` "
+                "so its database URL is saved in .interventions/database-url",
+                err=True,
+            )
+            raise typer.Exit(2) from None
         try:
             return await work(pool)
         finally:

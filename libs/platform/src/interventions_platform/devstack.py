@@ -71,6 +71,10 @@ class Stack:
         if not os.environ.get("DATABASE_URL"):
             self.pg = EmbeddedPostgres(self.state / "pgdata")
             env["DATABASE_URL"] = self.pg.start()
+            # so that `interventions ...` admin commands find this database without settings
+            url_file = self.state / "database-url"
+            url_file.write_text(env["DATABASE_URL"] + "\n")
+            url_file.chmod(0o600)
             say(f"postgresql  embedded, data in {self.state / 'pgdata'}")
         else:
             say("postgresql  DATABASE_URL")
