@@ -1,9 +1,9 @@
 """One trace across processes: a signal's trace id reaches the watcher, incident service and
-notifier spans and the PagerDuty call, over HTTP ingest and straight from Kafka.
+notifier spans, the PagerDuty call and the GitHub issue, over HTTP ingest and from Kafka.
 
 Every service runs as a real process (fresh database, own topic prefix, free ports) and
 exports its spans as JSON lines (INTERVENTIONS_TRACE_FILE, one file per process); PagerDuty
-is the checking stand-in."""
+and GitHub are the checking stand-ins."""
 
 from __future__ import annotations
 
@@ -27,12 +27,14 @@ from interventions_platform.embedded import free_port
 from interventions_platform.kafka import ensure_topics
 from interventions_testkit import infra
 from interventions_testkit.processes import ServiceProcess
+from interventions_testkit.standins.github import GitHubStandIn
 from interventions_testkit.standins.pagerduty import PagerDutyStandIn
 
 SERVICES = [
     ("incidents", "incidents"),
     ("watcher", "watcher"),
     ("notifier", "notifier"),
+    ("issue-sync", "issue_sync"),
     ("gateway", "gateway"),
 ]
 ROUTING_KEY = "TRACEKEY000000000000000000000001"
@@ -45,6 +47,12 @@ SETTINGS = {
             "timers": {"poll_interval": "500ms"},
         },
         "escalation": {"ack_timeout": "1h"},
+        "issue_provider": {
+            "provider": "github",
+            "config": {"token": "${GITHUB_TOKEN}", "owner": "acme", "repo": "ops"},
+            "severities": ["sev1"],
+        },
+        "issue_sync": {"poll_interval": "200ms", "session_timeout": "3s"},
     }
 }
 
@@ -57,6 +65,7 @@ class Stack:
     traces: Path
     procs: dict[str, ServiceProcess]
     pagerduty: PagerDutyStandIn
+    github: GitHubStandIn
 
     def spans(self) -> list[dict[str, Any]]:
         out = []
@@ -76,11 +85,20 @@ def pagerduty() -> Iterator[PagerDutyStandIn]:
 
 
 @pytest.fixture(scope="module")
+def github() -> Iterator[GitHubStandIn]:
+    standin = GitHubStandIn()
+    standin.start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
 async def stack(
     kafka_bootstrap: str,
     pg_admin_dsn: str,
     tmp_path_factory: pytest.TempPathFactory,
     pagerduty: PagerDutyStandIn,
+    github: GitHubStandIn,
 ) -> AsyncIterator[Stack]:
     root = tmp_path_factory.mktemp("tracing")
     traces = root / "spans"
@@ -99,9 +117,11 @@ async def stack(
         "INTERVENTIONS_ADMIN_TOKEN": admin,
         "PAGERDUTY_EVENTS_URL": pagerduty.url,
         "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+        "GITHUB_TOKEN": "ghp-test",
+        "GITHUB_API_URL": github.url,
         "INTERVENTIONS_HTTP_PORT": str(ports["gateway"]),  # the gateway's pinned port variable
         **{
-            f"INTERVENTIONS_{n.upper()}_URL": f"http://127.0.0.1:{p}"
+            f"INTERVENTIONS_{n.upper().replace('-', '_')}_URL": f"http://127.0.0.1:{p}"
             for n, p in ports.items()
             if n != "gateway"
         },
@@ -125,7 +145,8 @@ async def stack(
             proc.start()
         for proc in procs.values():
             await asyncio.to_thread(proc.wait_ready, 90)
-        yield Stack(f"http://127.0.0.1:{ports['gateway']}", prefix, admin, traces, procs, pagerduty)
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        yield Stack(gateway, prefix, admin, traces, procs, pagerduty, github)
     finally:
         for proc in reversed(procs.values()):
             proc.stop()
@@ -168,12 +189,24 @@ def new_traceparent() -> tuple[str, str]:
     return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
 
 
+def github_call(spans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next(
+        (
+            s
+            for s in spans
+            if s["kind"] == "SpanKind.CLIENT" and s["attributes"]["url.full"].endswith("/issues")
+        ),
+        None,
+    )
+
+
 async def trace_of(stack: Stack, trace_id: str, timeout: float = 45) -> list[dict[str, Any]]:
-    """The trace's spans once the PagerDuty call's span is among them."""
+    """The trace's spans once the PagerDuty and GitHub calls' spans are among them."""
     deadline = time.monotonic() + timeout
     while True:
         spans = [s for s in stack.spans() if s["trace_id"] == trace_id]
-        if any(s["attributes"].get("peer.service") == "pagerduty" for s in spans):
+        paged = any(s["attributes"].get("peer.service") == "pagerduty" for s in spans)
+        if paged and github_call(spans):
             return spans
         if time.monotonic() > deadline:
             names = [(s["service"], s["name"]) for s in spans]
@@ -209,7 +242,8 @@ async def test_an_ingested_signals_trace_runs_through_every_process_to_the_pager
 
     spans = await trace_of(stack, trace_id)
     services = by_service(spans)
-    assert {"gateway", "watcher", "incidents", "notifier"} <= set(services), sorted(services)
+    want = {"gateway", "watcher", "incidents", "notifier", "issue-sync"}
+    assert want <= set(services), sorted(services)
     ingest = next(s for s in services["gateway"] if s["kind"] == "SpanKind.SERVER")
     assert ingest["name"] == "POST /api/signals"
     assert ingest["parent_id"] == parent.split("-")[2]
@@ -228,6 +262,10 @@ async def test_an_ingested_signals_trace_runs_through_every_process_to_the_pager
     assert page["attributes"]["url.full"] == stack.pagerduty.url
     assert page["attributes"]["http.request.method"] == "POST"
     assert page["attributes"]["http.response.status_code"] == 202
+    ticket = github_call(services["issue-sync"])
+    assert ticket is not None
+    assert ticket["attributes"]["url.full"] == stack.github.url + "/repos/acme/ops/issues"
+    assert (ticket["name"], ticket["attributes"]["http.response.status_code"]) == ("POST", 201)
     assert_one_connected_trace(spans, parent.split("-")[2])
 
 

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Callable, Sequence
 
 import asyncpg
-from interventions_events import Envelope, Event
+from interventions_events import Envelope, Event, topics
 from interventions_eventstore import Inbox, Outbox
-from interventions_platform import kafka
+from interventions_platform import kafka, tracing
 
 from . import content, domain
 from .settings import IssueSyncSettings
@@ -47,7 +47,11 @@ class Intake:
             for _, env in good:
                 if env.id in fresh:
                     fresh.discard(env.id)  # a duplicate inside one batch counts once
-                    queued += await self._apply(conn, env)
+                    topic = topics.full(env.data.topic, self.prefix)
+                    with tracing.record_span(
+                        f"process {topic}", env.traceparent, destination=topic, message_id=env.id
+                    ):
+                        queued += await self._apply(conn, env)
             await self.outbox.add(
                 conn, [kafka.dead_letter_message(b, CONSUMER, self.prefix) for b in bad]
             )
@@ -65,5 +69,5 @@ class Intake:
         if not ops:
             return 0
         rendered = [(op.kind, content.render(op, console=self.settings.console_url)) for op in ops]
-        await self.store.enqueue(conn, incident_id, env.id, rendered)
+        await self.store.enqueue(conn, incident_id, env.id, rendered, tracing.current_traceparent())
         return len(ops)

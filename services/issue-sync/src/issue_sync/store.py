@@ -43,6 +43,10 @@ MIGRATIONS = [
         updated_at timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # the trace context an op was queued in, so its tracker call joins that trace
+    """
+    ALTER TABLE {schema}.ops ADD COLUMN traceparent text;
+    """,
 ]
 
 
@@ -54,6 +58,7 @@ class PendingOp:
     payload: dict[str, Any]
     attempts: int
     error_kind: str | None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,7 @@ class SyncStore:
         incident_id: int,
         event_id: str,
         ops: Sequence[tuple[str, dict[str, Any]]],
+        traceparent: str | None = None,
     ) -> None:
         """Append ops after the incident's last one (the row lock serialises writers)."""
         first = await conn.fetchval(
@@ -94,10 +100,10 @@ class SyncStore:
             len(ops),
         )
         await conn.executemany(
-            f"INSERT INTO {self.s}.ops (incident_id, seq, kind, payload, source_event_id) "
-            "VALUES ($1, $2, $3, $4, $5)",
+            f"INSERT INTO {self.s}.ops (incident_id, seq, kind, payload, source_event_id, "
+            "traceparent) VALUES ($1, $2, $3, $4, $5, $6)",
             [
-                (incident_id, first + i, kind, payload, event_id)
+                (incident_id, first + i, kind, payload, event_id, traceparent)
                 for i, (kind, payload) in enumerate(ops)
             ],
         )
@@ -214,4 +220,5 @@ def _op(row: asyncpg.Record) -> PendingOp:
         row["payload"],
         row["attempts"],
         row["error_kind"],
+        row["traceparent"],
     )

@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 
 import asyncpg
+from interventions_platform import tracing
 from prometheus_client import Counter
 
 from .adapters.base import (
@@ -104,7 +105,8 @@ class SyncWorker:
     async def _attempt(self, conn: asyncpg.Connection, op: PendingOp) -> None:
         await self.store.start_attempt(conn, op)
         try:
-            await self.performer.perform(conn, op)
+            with tracing.continued(op.traceparent):  # the tracker call joins the op's trace
+                await self.performer.perform(conn, op)
         except TrackerError as exc:
             OPS.labels(self.tracker.provider, op.kind, type(exc).__name__).inc()
             await self._failed(conn, op, exc)

@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
 import httpx
+from interventions_platform import tracing
 
 CloseReason = Literal["completed", "not_planned"]
 
@@ -161,11 +162,16 @@ async def send(
     client: httpx.AsyncClient, method: str, url: str, what: str, *, auth_hint: str, **kw: Any
 ) -> httpx.Response:
     """One HTTP call with transport failures and error statuses mapped to our errors."""
-    try:
-        response = await client.request(method, url, **kw)
-    except httpx.TimeoutException:
-        raise Unavailable(f"{what}: {client.base_url} timed out") from None
-    except httpx.TransportError as exc:
-        raise Unavailable(f"{what}: cannot reach {client.base_url} ({exc})") from None
+    full = str(client.base_url.join(url))
+    with tracing.client_span(client.base_url.host, method, full) as span:
+        try:
+            response = await client.request(method, url, **kw)
+        except httpx.TimeoutException:
+            tracing.set_status(span, None, "timeout")
+            raise Unavailable(f"{what}: {client.base_url} timed out") from None
+        except httpx.TransportError as exc:
+            tracing.set_status(span, None, type(exc).__name__)
+            raise Unavailable(f"{what}: cannot reach {client.base_url} ({exc})") from None
+        tracing.set_status(span, response.status_code)
     raise_for(response, what, auth_hint=auth_hint)
     return response
