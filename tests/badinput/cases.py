@@ -77,6 +77,25 @@ CASES: list[tuple[str, bytes]] = [
     ("invariants_not_list", _with("invariants_not_list", ["data", "invariants"], {"a": 1})),
     ("bad_time", _with("bad_time", ["time"], "yesterday")),
     ("detection_on_signal_topic", _detection("detection_on_signal_topic")),
+    # free-text limits of the signal contracts (ids 200, names 500, messages 4,000)
+    ("huge_task_id", _with("huge_task_id", ["data", "task_id"], "t" * 200_000)),
+    ("huge_message", _with("huge_message", ["data", "invariants", 0, "message"], "m" * 4001)),
+    (
+        "long_invariant_name",
+        _with("long_invariant_name", ["data", "invariants", 0, "name"], "n" * 501),
+    ),
+    ("long_agent", _with("long_agent", ["data", "agent"], "a" * 201)),
 ]
+
+
+def at_the_limits(name: str) -> dict[str, Any]:
+    """A valid signal whose free-text fields are exactly as long as the contracts allow."""
+    doc = _doc(name)
+    doc["data"]["task_id"] = "t" * 200
+    doc["data"]["invariants"][0]["name"] = "n" * 500
+    doc["data"]["invariants"][0]["message"] = "m" * 4000
+    return doc
+
+
 # over MAX_EVENT_BYTES (1 MiB): producers refuse it by default (max_request_size 1 MiB)
 HUGE = ("oversize", _with("oversize", ["data", "agent"], "a" * 1_100_000))

@@ -15,7 +15,7 @@ from interventions_events import topics
 from interventions_testkit import oracles
 from interventions_testkit.chaos import Stack, TopicTap, failing_signal
 
-from .cases import CASES, HUGE
+from .cases import CASES, HUGE, at_the_limits
 
 
 async def test_bad_records_on_a_topic_are_dead_lettered_with_a_reason_and_flow_continues(
@@ -86,6 +86,22 @@ async def test_bad_signal_over_http_is_a_400_naming_the_problem(
     body = resp.json()
     reasons = [r["reason"] for r in body.get("rejected", [])] or [body["detail"]]
     assert all(len(r) > 10 for r in reasons), (name, body)
+
+
+async def test_strings_at_the_contract_limits_are_accepted_on_the_topic_and_over_http(
+    stack: Stack,
+) -> None:
+    assert stack.producer is not None
+    on_topic, over_http = at_the_limits("limits_topic"), at_the_limits("limits_http")
+    await stack.producer.send_and_wait(
+        topics.full(topics.SIGNALS_EVAL, stack.prefix), orjson.dumps(on_topic), key=b"limits"
+    )
+    headers = {"authorization": f"Bearer {stack.tokens['producer']}"}
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=15) as c:
+        resp = await c.post("/api/signals", content=orjson.dumps(over_http))
+    assert resp.status_code == 202, resp.text
+    acked = {on_topic["id"]: "bad_limits_topic", over_http["id"]: "bad_limits_http"}
+    assert await oracles.wait_decided(stack.database_url, acked, 30) < 30
 
 
 async def test_oversize_signal_over_http_is_refused(stack: Stack) -> None:

@@ -25,7 +25,7 @@ class InvariantResult(_Part):
     priority: Priority = "medium"
     threshold: float | None = None
     actual: float | None = None
-    unit: str | None = None
+    unit: str | None = Field(default=None, max_length=200)
     message: str | None = Field(default=None, max_length=4000)
 
 
@@ -33,7 +33,7 @@ class InvariantResult(_Part):
 class EvalRunCompleted(Event):
     run_id: str = Field(min_length=1, max_length=200)
     agent: str = Field(min_length=1, max_length=200)
-    task_id: str | None = None
+    task_id: str | None = Field(default=None, max_length=200)
     quality_score: float | None = None
     latency_ms: float | None = None
     cost_usd: float | None = None
@@ -66,7 +66,7 @@ class CanaryMetrics(_Part):
 
 @register(topics.SIGNALS_CANARY)
 class CanaryMetricsReported(Event):
-    planner: str = "planner"
+    planner: str = Field(default="planner", min_length=1, max_length=200)
     version: str = Field(min_length=1, max_length=200)
     baseline_version: str = Field(min_length=1, max_length=200)
     canary_percent: float = Field(ge=0, le=100)
