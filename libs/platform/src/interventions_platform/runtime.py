@@ -102,6 +102,7 @@ class Runtime:
             self.relay = OutboxRelay(self.pool, self.schema, self.kafka)
             self.spawn(self.relay.run(), "outbox-relay")
             self.spawn(self._watch_backlog(), "outbox-backlog")
+        self.spawn(self._watch_lag(), "consumer-lag")
         if consume:
             await self.broker.start()
         self.started.set()
@@ -139,6 +140,15 @@ class Runtime:
                 n = await self.db.fetchval(f"SELECT count(*) FROM {self.schema}.outbox")
                 metrics.OUTBOX_BACKLOG.labels(self.schema).set(n or 0)
 
+    async def _watch_lag(self, every_s: float = 5.0) -> None:
+        """Consumer lag per group and topic for this replica's partitions (high-water mark
+        minus position), from what the consumers already know: no extra broker requests."""
+        while True:
+            await asyncio.sleep(every_s)
+            with contextlib.suppress(Exception):
+                for group, topic, lag in await consumer_lags(self.broker):
+                    metrics.CONSUMER_LAG.labels(group, topic).set(lag)
+
     async def db_ready(self) -> bool:
         return bool(self.pool is not None and await self.pool.fetchval("SELECT 1") == 1)
 
@@ -166,6 +176,25 @@ class Runtime:
                 await self.stop()
 
         return span
+
+
+async def consumer_lags(broker: KafkaBroker) -> list[tuple[str, str, int]]:
+    """(group, topic, records behind) for every running subscriber of the broker."""
+    out: list[tuple[str, str, int]] = []
+    for sub in broker.subscribers:
+        consumer = getattr(sub, "consumer", None)
+        group = getattr(sub, "group_id", None)
+        if consumer is None or group is None:
+            continue
+        per_topic: dict[str, int] = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            behind = max(0, high - await consumer.position(tp))
+            per_topic[tp.topic] = per_topic.get(tp.topic, 0) + behind
+        out.extend((str(group), topic, lag) for topic, lag in per_topic.items())
+    return out
 
 
 def _report(task: asyncio.Task[Any]) -> None:
