@@ -30,6 +30,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from . import outcome_totals
 from .domain import parse_event
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,7 @@ def router(
             raise HTTPException(422, f"since must be a duration like 7d or 24h, not {since!r}")
         now = clock()
         async with pool().acquire() as conn:
-            return (await load_summary(conn, schema, now - window, now)).to_json()
+            return await outcome_totals.summary_json(conn, schema, now - window, now)
 
     return r
 
@@ -354,7 +355,7 @@ class OutcomeMetrics:
     async def refresh(self, now: datetime) -> None:
         async with self.pool().acquire() as conn:
             opened = await opened_totals(conn, self.schema)
-            summary = (await load_summary(conn, self.schema, now - self.window, now)).to_json()
+            summary = await outcome_totals.summary_json(conn, self.schema, now - self.window, now)
         assert OutcomeMetrics._collector is not None
         OutcomeMetrics._collector.update(opened, summary)
 

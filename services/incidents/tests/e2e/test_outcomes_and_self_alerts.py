@@ -16,6 +16,8 @@ import pytest
 import yaml
 from incidents import commands as c
 from incidents.migrations import MIGRATIONS
+from incidents.outcome_totals import summary_json
+from incidents.outcomes import load_summary
 from incidents.service import IncidentService
 from incidents.settings import load_settings
 from interventions_events import Envelope, Event
@@ -193,6 +195,23 @@ async def test_metrics_summary_equals_the_hand_computed_values(
     assert anonymous.status_code == 401
     assert 'interventions_incidents_opened_total{severity="sev1"} 2.0' in prom
     assert 'interventions_incidents_opened_total{severity="sev2"} 3.0' in prom
+
+
+async def test_the_sql_summary_equals_the_folded_summary(database_url: str) -> None:
+    now = datetime.now(UTC)
+    await script_history(database_url, now)
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            for since, until in (
+                (now - timedelta(days=7), now),
+                (now - timedelta(days=9), now + timedelta(days=2)),  # pending targets now late
+                (now - timedelta(minutes=100), now - timedelta(minutes=30)),
+            ):
+                folded = (await load_summary(conn, "incidents", since, until)).to_json()
+                assert await summary_json(conn, "incidents", since, until) == folded
+    finally:
+        await pool.close()
 
 
 @pytest.fixture
