@@ -100,12 +100,44 @@ class Proxy:
                 f"the {service} service at {base} is unavailable "
                 f"({type(exc).__name__}); retry shortly",
             )
+        if not stream and _small(upstream):
+            return await _buffered(upstream, service, out_headers["x-request-id"], on_close)
         return StreamingResponse(
             _relay(upstream, service, on_close),
             status_code=upstream.status_code,
             headers=response_headers(upstream.headers, out_headers["x-request-id"]),
             background=BackgroundTask(_finish, upstream, on_close),
         )
+
+
+BUFFER_LIMIT = 1_048_576
+
+
+def _small(upstream: httpx.Response) -> bool:
+    """A sized, non-SSE answer: read whole and sent as one body. A StreamingResponse costs a
+    task group and a disconnect listener per request, most of the proxy's time on a list."""
+    length = upstream.headers.get("content-length", "")
+    event_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
+    return length.isdigit() and int(length) <= BUFFER_LIMIT and not event_stream
+
+
+async def _buffered(
+    upstream: httpx.Response, service: str, request_id: str, on_close: Callable[[], None] | None
+) -> Response:
+    try:
+        # raw bytes: the content-encoding header is passed through unchanged
+        body = b"".join([chunk async for chunk in upstream.aiter_raw()])
+    except httpx.TransportError as exc:
+        log.warning("upstream %s broke mid-response: %s", service, exc)
+        return _unavailable(502, f"the {service} service broke off its answer; retry shortly")
+    finally:
+        await upstream.aclose()
+        _close(on_close)
+    return Response(
+        body,
+        status_code=upstream.status_code,
+        headers=response_headers(upstream.headers, request_id),
+    )
 
 
 def forward_headers(request: Request, extra: dict[str, str]) -> dict[str, str]:
