@@ -86,11 +86,6 @@ async def test_full_storm_50k_over_10_keys(stack: Stack, tap: TopicTap) -> None:
     assert_clean(row)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="1,000 keys open 1,000 sev1 incidents and the notifier pages each at once: it has "
-    "no per-routing-key limit or grouping, so PagerDuty's ~120 events/min is exceeded",
-)
 async def test_full_storm_50k_over_1000_keys_stays_within_pagerduty_limits(
     stack: Stack, tap: TopicTap
 ) -> None:

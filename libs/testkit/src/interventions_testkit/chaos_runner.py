@@ -49,6 +49,13 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+BACKLOG = """
+SELECT (SELECT count(*) FROM incidents.outbox)
+     + (SELECT count(*) FROM notifier.deliveries WHERE status = 'pending')
+     + (SELECT count(*) FROM notifier.storms WHERE status IN ('collecting', 'resolving'))
+"""
+
+
 async def settle(stack: Stack, limit_s: float = 60.0, quiet: float = 2.0) -> None:
     """Until the outbox is drained and no vendor saw a request for `quiet` seconds."""
     deadline = time.monotonic() + limit_s
@@ -58,7 +65,8 @@ async def settle(stack: Stack, limit_s: float = 60.0, quiet: float = 2.0) -> Non
         try:
             conn = await asyncpg.connect(stack.database_url)
             try:
-                backlog = int(await conn.fetchval("SELECT count(*) FROM incidents.outbox"))
+                # unsent outbox rows, due or deferred pages, storms still collecting
+                backlog = int(await conn.fetchval(BACKLOG))
             finally:
                 await conn.close()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):

@@ -171,12 +171,20 @@ async def paged_incidents(conn: asyncpg.Connection) -> list[int]:
 
 
 def check_pages(calls: Iterable[Any], incidents: list[int], v: Verdict, per_min: int = 120) -> int:
-    """Every sev1/sev2 incident paged under its own dedup key and PagerDuty's rate limit
-    kept; returns the triggers sent again for a dedup key (PagerDuty folds them into the
-    same alert, so they are resends, not new pages)."""
+    """Every sev1/sev2 incident paged, under its own dedup key or as a member of a storm
+    alert (custom_details.incident_ids), and PagerDuty's rate limit kept; returns the
+    triggers sent again for a dedup key (PagerDuty folds them into the same alert, so they
+    are resends, not new pages)."""
     accepted = [c for c in calls if c.status == 202]
-    triggers = Counter(c.body["dedup_key"] for c in accepted if c.body["event_action"] == "trigger")
-    unpaged = [i for i in incidents if dedup_key(i) not in triggers]
+    fired = [c.body for c in accepted if c.body["event_action"] == "trigger"]
+    triggers = Counter(b["dedup_key"] for b in fired)
+    grouped = {
+        int(i)
+        for b in fired
+        if str(b["dedup_key"]).startswith("interventions-storm-")
+        for i in b["payload"].get("custom_details", {}).get("incident_ids", [])
+    }
+    unpaged = [i for i in incidents if dedup_key(i) not in triggers and i not in grouped]
     if unpaged:
         v.problems.append(f"{len(unpaged)} sev1/sev2 incident(s) never paged: {unpaged[:5]}")
     peak = max_per_window([c.at for c in accepted], 60.0)

@@ -14,12 +14,14 @@ from . import api, consumers
 from .adapters import Sink
 from .adapters.pagerduty import PagerDuty
 from .adapters.slack import Slack
+from .limits import Limits
 from .loops import Loops
 from .migrations import MIGRATIONS
 from .sender import Sender
 from .service import NotifierService
 from .settings import Settings
 from .sse import Hub
+from .storms import StormSender
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +63,17 @@ def build_app(raw_config: dict[str, Any] | None = None) -> FastAPI:
     service = NotifierService(runtime, settings)
     consumers.register(runtime, service)
     vendors = _Vendors(settings)
-    sinks: dict[str, Sink] = {
-        "pagerduty": PagerDuty(vendors.client, settings),
-        "slack": Slack(vendors.client, settings),
-    }
+    pagerduty = PagerDuty(vendors.client, settings)
+    sinks: dict[str, Sink] = {"pagerduty": pagerduty, "slack": Slack(vendors.client, settings)}
+    limits = Limits(service.store.s, settings, pagerduty)
     cfg = settings.notifier
     loops = Loops(
         service,
-        Sender(service, sinks),
+        Sender(service, sinks, limits),
         timer_poll_s=cfg.timers.poll_interval.total_seconds(),
         sender_poll_s=cfg.sender.poll_interval.total_seconds(),
         workers=cfg.sender.workers,
+        storms=StormSender(service, limits),
     )
     hub = Hub(runtime, cfg.sse)
     app = create_app(

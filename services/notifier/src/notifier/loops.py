@@ -11,6 +11,7 @@ import asyncpg
 
 from .sender import Sender
 from .service import NotifierService
+from .storms import StormSender
 
 log = logging.getLogger(__name__)
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
@@ -28,9 +29,11 @@ class Loops:
         timer_poll_s: float,
         sender_poll_s: float,
         workers: int,
+        storms: StormSender | None = None,
     ):
         self.service = service
         self.sender = sender
+        self.storms = storms
         self.timer_poll_s = timer_poll_s
         self.sender_poll_s = sender_poll_s
         self.workers = workers
@@ -59,7 +62,12 @@ class Loops:
 
     async def _drain(self) -> int:
         sent = 0
-        while not self._stopping.is_set() and await self.sender.send_one():
+        while not self._stopping.is_set():
+            progressed = await self.sender.send_one()
+            if self.storms is not None:
+                progressed = await self.storms.send_one() or progressed
+            if not progressed:
+                break
             sent += 1
         return sent
 

@@ -62,4 +62,43 @@ MIGRATIONS = [
     """
     ALTER TABLE {schema}.deliveries ADD COLUMN traceparent text;
     """,
+    # per-routing-key token bucket and grouping window (keys stored as hashes, never in clear);
+    # storms: overflow triggers coalesced into one alert per key, resolved when all members are
+    """
+    ALTER TABLE {schema}.deliveries ADD COLUMN storm_id bigint;
+    CREATE TABLE {schema}.pd_limits (
+        key_hash text PRIMARY KEY,
+        tokens double precision NOT NULL,
+        refilled_at timestamptz NOT NULL,
+        window_start timestamptz NOT NULL,
+        window_count int NOT NULL DEFAULT 0
+    );
+    CREATE TABLE {schema}.storms (
+        id bigserial PRIMARY KEY,
+        key_hash text NOT NULL,
+        sink text NOT NULL,
+        team text NOT NULL,
+        status text NOT NULL DEFAULT 'collecting',
+        due_at timestamptz NOT NULL,
+        attempts int NOT NULL DEFAULT 0,
+        status_code int,
+        last_error text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        done_at timestamptz
+    );
+    CREATE UNIQUE INDEX storms_collecting ON {schema}.storms (key_hash)
+        WHERE status = 'collecting';
+    CREATE INDEX storms_due ON {schema}.storms (due_at)
+        WHERE status IN ('collecting', 'resolving');
+    CREATE TABLE {schema}.storm_members (
+        storm_id bigint NOT NULL,
+        incident_id bigint NOT NULL,
+        cycle int NOT NULL,
+        sink text NOT NULL,
+        severity text NOT NULL,
+        summary text NOT NULL,
+        resolved boolean NOT NULL DEFAULT false,
+        PRIMARY KEY (storm_id, incident_id, cycle, sink)
+    );
+    """,
 ]

@@ -122,3 +122,43 @@ def slack_message(
             {"type": "section", "text": {"type": "mrkdwn", "text": links}},
         ],
     }
+
+
+def storm_dedup_key(storm_id: int) -> str:
+    """A storm alert's own key: its trigger and resolve share it, no incident's alert does."""
+    return f"interventions-storm-{storm_id}"
+
+
+def pagerduty_storm(
+    *,
+    routing_key: str,
+    action: str,
+    storm_id: int,
+    members: list[tuple[int, str, str]],
+    console_url: str,
+) -> dict[str, Any]:
+    """One trigger (or resolve) standing for many incidents: (id, severity, summary) each."""
+    body: dict[str, Any] = {
+        "routing_key": routing_key,
+        "event_action": action,
+        "dedup_key": storm_dedup_key(storm_id),
+    }
+    if action != "trigger":
+        return body
+    listed = ", ".join(f"#{i} {summary}" for i, _, summary in members)
+    ranks = [s for s in ("sev1", "sev2", "sev3", "sev4") if s in {m[1] for m in members}]
+    body["payload"] = {
+        "summary": _cut(f"{len(members)} more incidents: {listed}", PD_SUMMARY_MAX),
+        "source": "interventions/storm",
+        "severity": PD_SEVERITY.get(ranks[0] if ranks else "sev1", "critical"),
+        "class": "storm",
+        "custom_details": {
+            "incident_ids": [i for i, _, _ in members],
+            "count": len(members),
+            "note": "grouped: more incidents than the per-routing-key page limit allows",
+        },
+    }
+    body["client"] = "Interventions"
+    body["client_url"] = f"{console_url}/incidents"
+    body["links"] = [{"href": f"{console_url}/incidents", "text": "Interventions console"}]
+    return body

@@ -17,7 +17,9 @@ from interventions_events.notifications import NotificationFailed, NotificationS
 from interventions_platform import tracing
 from prometheus_client import Counter
 
+from . import payloads
 from .adapters import Outcome, Outgoing, Sink
+from .limits import Limits
 from .service import NotifierService, utcnow
 from .settings import Retry
 
@@ -38,9 +40,12 @@ def backoff(
 
 
 class Sender:
-    def __init__(self, service: NotifierService, sinks: dict[str, Sink]):
+    def __init__(
+        self, service: NotifierService, sinks: dict[str, Sink], limits: Limits | None = None
+    ):
         self.service = service
         self.sinks = sinks
+        self.limits = limits
         self.s = service.store.s
         self._claim = f"""
             SELECT d.*, t.team, t.slack_ts FROM {self.s}.deliveries d
@@ -54,10 +59,19 @@ class Sender:
 
     async def send_one(self, now: datetime | None = None) -> bool:
         """Send the next due row (earlier rows of the same incident and sink first)."""
+        now = now or utcnow()
         async with self.service.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(self._claim, now or utcnow())
+            row = await conn.fetchrow(self._claim, now)
             if row is None:
                 return False
+            if self.limits is not None and row["sink"].startswith("pagerduty"):
+                verdict = await self.limits.gate(conn, row, now)
+                if verdict.action == "defer":
+                    return True
+                if verdict.action == "grouped":
+                    event = _grouped(row, payloads.storm_dedup_key(verdict.storm_id or 0))
+                    await self.service.outbox.add(conn, [self.service.message(event)])
+                    return True
             out = Outgoing(
                 row["incident_id"],
                 row["sink"],
@@ -123,6 +137,21 @@ class Sender:
     def _retry(self, sink: str) -> Retry:
         cfg = self.service.settings.notifier
         return cfg.slack.retry if sink == "slack" else cfg.pagerduty.retry
+
+
+def _grouped(row: asyncpg.Record, storm_key: str) -> NotificationSent:
+    """A delivery folded into a storm alert: recorded, with the storm's dedup_key as target."""
+    transition = row["transition"]
+    return NotificationSent(
+        incident_id=row["incident_id"],
+        at=utcnow(),
+        sink=row["sink"],
+        transition="grouped" if transition == "trigger" else f"grouped-{transition}",
+        idempotency_key=row["idempotency_key"],
+        target=storm_key,
+        status_code=None,
+        attempts=0,
+    )
 
 
 def _event(

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from interventions_platform.config import section
 from interventions_platform.durations import Duration, parse_duration
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Sink = Literal["pagerduty", "slack"]
@@ -64,6 +64,26 @@ class Retry(_Model):
 class PagerDutySection(_Model):
     routing_keys: dict[str, SecretStr] = Field(default_factory=dict)  # per owner team
     retry: Retry = Retry()
+    # Events API limit per routing key (PagerDuty: ~120 events/min), kept by a token bucket
+    rate_limit_per_min: int = Field(default=120, ge=2)
+    burst: int | None = Field(default=None, ge=1)  # default: a sixth of the limit
+    # more triggers than this for one routing key inside group_window are coalesced into one
+    # storm alert per key, sent group_wait after the first overflow
+    group_threshold: int = Field(default=20, ge=1)
+    group_window: Duration = _d("1m")
+    group_wait: Duration = _d("30s")
+
+    @model_validator(mode="after")
+    def _burst_below_limit(self) -> PagerDutySection:
+        if self.burst is not None and self.burst >= self.rate_limit_per_min:
+            raise ValueError("burst must be below rate_limit_per_min")
+        return self
+
+    def bucket(self) -> tuple[float, float]:
+        """(capacity, refill per second): burst plus a minute's refill never exceeds the
+        limit, so no sliding minute carries more than rate_limit_per_min events."""
+        cap = self.burst or max(1, self.rate_limit_per_min // 6)
+        return float(cap), (self.rate_limit_per_min - cap) / 60.0
 
 
 class SlackSection(_Model):

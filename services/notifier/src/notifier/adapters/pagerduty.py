@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from interventions_platform import tracing
 from pydantic import SecretStr
@@ -21,11 +23,7 @@ class PagerDuty:
         self.timeout = settings.notifier.pagerduty.retry.timeout.total_seconds()
 
     def routing_key(self, out: Outgoing) -> SecretStr | None:
-        _, _, level = out.sink.partition(":")
-        if level:
-            return self.settings.escalation.routing_key_for(out.team, level)
-        team_keys = self.settings.notifier.pagerduty.routing_keys
-        return team_keys.get(out.team) or self.settings.vendors.pagerduty_routing_key
+        return routing_key(self.settings, out.sink, out.team)
 
     async def send(self, out: Outgoing) -> Outcome:
         key = self.routing_key(out)
@@ -39,7 +37,10 @@ class PagerDuty:
             headline=out.headline,
             console_url=self.settings.console_url,
         )
-        target = payloads.dedup_key(out.incident_id)
+        return await self.post(body, payloads.dedup_key(out.incident_id))
+
+    async def post(self, body: dict[str, Any], target: str) -> Outcome:
+        """One Events API call; vendor and transport failures become an Outcome."""
         with tracing.client_span("pagerduty", "POST", self.url) as span:
             try:
                 response = await self.client.post(self.url, json=body, timeout=self.timeout)
@@ -48,3 +49,12 @@ class PagerDuty:
                 return transport_error(exc, target)
             tracing.set_status(span, response.status_code)
         return classify(response, target=target)
+
+
+def routing_key(settings: Settings, sink: str, team: str) -> SecretStr | None:
+    """The routing key a delivery to `sink` for `team` goes to (a level's own, or the team's)."""
+    _, _, level = sink.partition(":")
+    if level:
+        return settings.escalation.routing_key_for(team, level)
+    team_keys = settings.notifier.pagerduty.routing_keys
+    return team_keys.get(team) or settings.vendors.pagerduty_routing_key
