@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -164,6 +165,7 @@ class IncidentService:
         keys = list(dict.fromkeys(e.data.key for e in envs if isinstance(e.data, DetectionData)))
         key_states = await self.rm.keys(conn, keys)
         active = await self.rm.active_by_key(conn, keys)
+        ids = _IdBlock(conn, self.schema, sum(1 for k in keys if k not in active))
         source = topics.full(topics.DETECTIONS, self.pub.prefix)
         for env in envs:
             assert isinstance(env.data, DetectionData)
@@ -176,13 +178,13 @@ class IncidentService:
             with tracing.record_span(
                 f"process {source}", env.traceparent, destination=source, message_id=env.id
             ):
-                opened = await self._decide_one(conn, batch, env, det, ks, inc)
+                opened = await self._decide_one(ids, batch, env, det, ks, inc)
             if opened is not None:
                 active[det.key] = opened
 
     async def _decide_one(
         self,
-        conn: asyncpg.Connection,
+        ids: _IdBlock,
         batch: Batch,
         env: Envelope[Event],
         det: Detection,
@@ -192,7 +194,7 @@ class IncidentService:
         now, limits = self.clock(), self.settings.limits
         new_id = None
         if needs_new_id(ks, inc, det, now, limits):
-            new_id = int(await conn.fetchval(f"SELECT nextval('{self.schema}.incident_ids')"))
+            new_id = await ids.take()
         decided = decide_detection(ks, inc, det, now, limits, new_id)
         meta: dict[str, Any] = {"detection_id": det.detection_id, "rule": decided.rule}
         batch.decision(ks, decided, meta)
@@ -244,6 +246,25 @@ class IncidentService:
                 log.debug("retrying after conflict on %s", exc.stream_id)
                 await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
         raise AssertionError("unreachable")
+
+
+class _IdBlock:
+    """Incident ids for one batch, drawn in one round trip on first need (one per key without
+    an active incident); a round trip per opening made a burst of new keys pay one each."""
+
+    def __init__(self, conn: asyncpg.Connection, schema: str, expected: int):
+        self.conn, self.schema, self.expected = conn, schema, expected
+        self.ids: deque[int] = deque()
+
+    async def take(self) -> int:
+        if not self.ids:
+            rows = await self.conn.fetch(
+                f"SELECT nextval('{self.schema}.incident_ids') AS id FROM generate_series(1, $1)",
+                max(self.expected, 1),
+            )
+            self.ids.extend(sorted(int(r["id"]) for r in rows))
+            self.expected = 0  # a key that opens twice in one batch draws one more
+        return self.ids.popleft()
 
 
 def _first_of_each(envs: Sequence[Envelope[Event]]) -> list[Envelope[Event]]:
