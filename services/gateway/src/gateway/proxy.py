@@ -75,13 +75,23 @@ class Proxy:
         out_headers = forward_headers(request, headers or {})
         timeout = httpx.Timeout(None, connect=self.timeout.connect) if stream else self.timeout
         has_body = request.method not in ("GET", "HEAD", "OPTIONS", "DELETE")
-        upstream_req = self.client.build_request(
-            request.method,
-            url,
-            headers=out_headers,
-            timeout=timeout,
-            content=_limited(request, self.max_body) if has_body else None,
-        )
+        try:
+            upstream_req = self.client.build_request(
+                request.method,
+                url,
+                headers=out_headers,
+                timeout=timeout,
+                content=_limited(request, self.max_body) if has_body else None,
+            )
+        except httpx.InvalidURL:  # e.g. a control character percent-encoded in the path
+            _close(on_close)
+            return JSONResponse(
+                {
+                    "detail": "the path contains characters that cannot be forwarded; remove "
+                    "control characters from it"
+                },
+                status_code=400,
+            )
         try:
             upstream = await self.client.send(upstream_req, stream=True)
         except BodyTooLarge as exc:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from interventions_events.incidents import Resolution, Severity
 from interventions_platform.auth import Principal, Responder, Viewer, same_person
@@ -17,6 +17,9 @@ from . import commands as c
 from .domain import DomainError, NotFound
 from .queries import Filters, Queries
 from .service import IncidentService
+
+# PostgreSQL bigint: a larger id in a path is a 422 naming the limit, not a driver error (500)
+IncidentId = Annotated[int, Path(ge=-(2**63), le=2**63 - 1)]
 
 StatusName = Literal["open", "acknowledged", "mitigated", "resolved", "closed"]
 KindName = Literal["invariant", "budget", "planner", "platform"]
@@ -83,7 +86,7 @@ def build_router(
 
     @r.get("/incidents/{incident_id}")
     async def get_incident(
-        _: Viewer, incident_id: int, as_of: datetime | None = None
+        _: Viewer, incident_id: IncidentId, as_of: datetime | None = None
     ) -> dict[str, Any]:
         if as_of is None:
             found = await queries().get(incident_id)
@@ -97,7 +100,7 @@ def build_router(
         return found.to_json()
 
     @r.get("/incidents/{incident_id}/events")
-    async def timeline(_: Viewer, incident_id: int) -> dict[str, Any]:
+    async def timeline(_: Viewer, incident_id: IncidentId) -> dict[str, Any]:
         events = await queries().timeline(incident_id)
         if not events:
             raise HTTPException(404, f"incident {incident_id} does not exist")
@@ -116,7 +119,9 @@ def build_router(
 
     @r.post("/incidents/{incident_id}/acknowledge")
     async def acknowledge(
-        who: Responder, incident_id: int, body: Annotated[AcknowledgeBody | None, Body()] = None
+        who: Responder,
+        incident_id: IncidentId,
+        body: Annotated[AcknowledgeBody | None, Body()] = None,
     ) -> dict[str, Any]:
         b = body or AcknowledgeBody()
         same_person(who, b.acknowledged_by, "acknowledged_by")
@@ -124,43 +129,47 @@ def build_router(
 
     @r.post("/incidents/{incident_id}/mitigate")
     async def mitigate(
-        who: Responder, incident_id: int, body: Annotated[NotesBody | None, Body()] = None
+        who: Responder, incident_id: IncidentId, body: Annotated[NotesBody | None, Body()] = None
     ) -> dict[str, Any]:
         b = body or NotesBody()
         return await run(c.Mitigate(incident_id, who.name, b.notes), b.version)
 
     @r.post("/incidents/{incident_id}/resolve")
     async def resolve(
-        who: Responder, incident_id: int, body: Annotated[ResolveBody | None, Body()] = None
+        who: Responder, incident_id: IncidentId, body: Annotated[ResolveBody | None, Body()] = None
     ) -> dict[str, Any]:
         b = body or ResolveBody()
         return await run(c.Resolve(incident_id, who.name, b.notes, b.resolution), b.version)
 
     @r.post("/incidents/{incident_id}/close")
     async def close(
-        who: Responder, incident_id: int, body: Annotated[NotesBody | None, Body()] = None
+        who: Responder, incident_id: IncidentId, body: Annotated[NotesBody | None, Body()] = None
     ) -> dict[str, Any]:
         b = body or NotesBody()
         return await run(c.Close(incident_id, who.name, b.notes), b.version)
 
     @r.post("/incidents/{incident_id}/reopen")
     async def reopen(
-        who: Responder, incident_id: int, body: Annotated[NotesBody | None, Body()] = None
+        who: Responder, incident_id: IncidentId, body: Annotated[NotesBody | None, Body()] = None
     ) -> dict[str, Any]:
         b = body or NotesBody()
         return await run(c.Reopen(incident_id, who.name, b.notes), b.version)
 
     @r.post("/incidents/{incident_id}/severity")
-    async def severity(who: Responder, incident_id: int, body: SeverityBody) -> dict[str, Any]:
+    async def severity(
+        who: Responder, incident_id: IncidentId, body: SeverityBody
+    ) -> dict[str, Any]:
         cmd = c.ChangeSeverity(incident_id, who.name, body.severity, body.reason)
         return await run(cmd, body.version)
 
     @r.post("/incidents/{incident_id}/escalate")
-    async def escalate(who: Responder, incident_id: int, body: EscalateBody) -> dict[str, Any]:
+    async def escalate(
+        who: Responder, incident_id: IncidentId, body: EscalateBody
+    ) -> dict[str, Any]:
         return await run(c.Escalate(incident_id, who.name, body.reason), body.version)
 
     @r.post("/incidents/{incident_id}/notes")
-    async def notes(who: Responder, incident_id: int, body: NoteBody) -> dict[str, Any]:
+    async def notes(who: Responder, incident_id: IncidentId, body: NoteBody) -> dict[str, Any]:
         return await run(c.AddNote(incident_id, who.name, body.text), body.version)
 
     return r

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from interventions_platform.auth import Viewer
 
 from .store import SyncStore
+
+# PostgreSQL bigint: a larger id in a path is a 422 naming the limit, not a driver error (500)
+IncidentId = Annotated[int, Path(ge=-(2**63), le=2**63 - 1)]
 
 router = APIRouter(prefix="/api/issue-sync", tags=["issue-sync"])
 
 
 @router.get("/incidents/{incident_id}")
-async def incident_sync(incident_id: int, request: Request, _: Viewer) -> dict[str, Any]:
+async def incident_sync(incident_id: IncidentId, request: Request, _: Viewer) -> dict[str, Any]:
     """The incident's ticket link and every op queued for it, in order."""
     pool: asyncpg.Pool = request.app.state.runtime.db
     store: SyncStore = request.app.state.sync_store

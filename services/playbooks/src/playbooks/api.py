@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from interventions_platform.auth import Admin, Approver, Responder, Viewer, same_person
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import PlaybookError
 from .service import PlaybookService
+
+# PostgreSQL bigint: a larger id in a path is a 422 naming the limit, not a driver error (500)
+IncidentId = Annotated[int, Path(ge=-(2**63), le=2**63 - 1)]
 
 ACTION_TYPE = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_]+$")
 
@@ -45,13 +48,13 @@ def router() -> APIRouter:
 
     @r.post("/incidents/{incident_id}/actions/dry-run")
     async def dry_run(
-        request: Request, incident_id: int, body: DryRunBody, who: Responder
+        request: Request, incident_id: IncidentId, body: DryRunBody, who: Responder
     ) -> dict[str, Any]:
         return await _svc(request).dry_run(incident_id, body.action_type, body.params, who.name)
 
     @r.post("/incidents/{incident_id}/actions/execute")
     async def execute(
-        request: Request, incident_id: int, body: ExecuteBody, who: Responder
+        request: Request, incident_id: IncidentId, body: ExecuteBody, who: Responder
     ) -> JSONResponse:
         same_person(who, body.approved_by, "approved_by")
         if body.approved_by is not None and not who.has("approver"):
@@ -71,7 +74,7 @@ def router() -> APIRouter:
         return JSONResponse(out, status_code=status)
 
     @r.get("/incidents/{incident_id}/actions")
-    async def history(request: Request, incident_id: int, _: Viewer) -> dict[str, Any]:
+    async def history(request: Request, incident_id: IncidentId, _: Viewer) -> dict[str, Any]:
         return await _svc(request).history(incident_id)
 
     @r.get("/approvals")
