@@ -67,8 +67,18 @@ class SyncWorker:
         while True:
             try:
                 worked = await self.run_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # InternalClientError: a connection whose backend was terminated mid-query
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
+            ) as exc:
                 log.warning("issue sync loop: database error, retrying: %s", exc)
+                worked = 0
+                await asyncio.sleep(1)
+            except Exception:  # a dead worker would stop every ticket for good
+                log.exception("issue sync round failed, retrying")
                 worked = 0
                 await asyncio.sleep(1)
             if not worked:
