@@ -22,7 +22,7 @@ from typing import Literal
 import asyncpg
 from prometheus_client import Counter
 
-from . import payloads
+from . import domain, payloads
 from .adapters import Outcome
 from .adapters.pagerduty import PagerDuty, routing_key
 from .settings import Settings
@@ -130,11 +130,9 @@ class Limits:
     async def _storm_of(self, conn: asyncpg.Connection, row: asyncpg.Record) -> int | None:
         """The storm this cycle's trigger was grouped into, if it was."""
         value: int | None = await conn.fetchval(
-            f"SELECT storm_id FROM {self.s}.deliveries WHERE incident_id = $1 AND cycle = $2 "
-            "AND sink = $3 AND transition = 'trigger' AND status = 'grouped'",
-            row["incident_id"],
-            row["cycle"],
-            row["sink"],
+            f"SELECT storm_id FROM {self.s}.deliveries WHERE idempotency_key = $1 "
+            "AND status = 'grouped'",
+            domain.key(row["incident_id"], row["cycle"], "trigger", row["sink"]),
         )
         return value
 
