@@ -45,10 +45,12 @@ class Batch:
                 self._stream(incident_stream(event.incident_id), state.version if state else 0)
             state = evolve(state, event)
             self.incidents[state.id] = state
-            published = event.model_copy(update={"incident": state.to_json()})
-            env = self.pub.envelope(published, subject=str(state.id))
-            self._record(incident_stream(state.id), event, env.id, meta)
-            self.messages.append(self.pub.message(env, key=str(state.id)))
+            # one dump serves the store and, with the snapshot added, the published record
+            data = event.model_dump(mode="json", exclude={"incident"})
+            env = self.pub.envelope(event, subject=str(state.id))
+            self._record(incident_stream(state.id), event, env.id, meta, data)
+            published = {**data, "incident": state.to_json()}
+            self.messages.append(self.pub.message(env, key=str(state.id), data=published))
         return state
 
     def decision(
@@ -86,9 +88,15 @@ class Batch:
         self.streams.setdefault(stream_id, _Stream(expected))
 
     def _record(
-        self, stream_id: str, event: Event, event_id: str, meta: dict[str, Any] | None
+        self,
+        stream_id: str,
+        event: Event,
+        event_id: str,
+        meta: dict[str, Any] | None,
+        data: dict[str, Any] | None = None,
     ) -> None:
-        data = event.model_dump(mode="json", exclude={"incident"})
+        if data is None:
+            data = event.model_dump(mode="json", exclude={"incident"})
         self.streams[stream_id].events.append(
             NewEvent(
                 type=event.type_name,
