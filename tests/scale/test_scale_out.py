@@ -41,6 +41,9 @@ SETTINGS = """interventions:
     config: {token: "${GITHUB_TOKEN}", owner: acme, repo: ops}
   issue_sync: {poll_interval: 200ms, retry_initial: 200ms, retry_max: 1s, session_timeout: 6s}
   notifier:
+    # this test is about replicas agreeing; storm grouping and the PagerDuty rate limit
+    # (which would fold these 100 pages into a storm alert) are tested in notifier and chaos
+    pagerduty: {rate_limit_per_min: 100000, group_threshold: 1000}
     sender: {poll_interval: 200ms}
     timers: {poll_interval: 500ms}
 """
