@@ -104,8 +104,11 @@ class _Guard:
                         headers[k] = v
                 route = scope.get("route")
                 metrics.HTTP_REQUESTS.labels(
-                    self.service, scope["method"], getattr(route, "path", "other"),
-                    str(message["status"])).observe(time.perf_counter() - started)
+                    self.service,
+                    scope["method"],
+                    getattr(route, "path", "other"),
+                    str(message["status"]),
+                ).observe(time.perf_counter() - started)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
