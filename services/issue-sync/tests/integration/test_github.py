@@ -12,8 +12,9 @@ from .test_trackers import ticket
 
 async def test_an_old_ticket_beyond_the_newest_page_is_found_by_search() -> None:
     with GitHubStandIn() as standin:
-        cfg = GitHubConfig(api_url=standin.url, token=SecretStr("ghp-test"), owner="acme",
-                           repo="ops")
+        cfg = GitHubConfig(
+            api_url=standin.url, token=SecretStr("ghp-test"), owner="acme", repo="ops"
+        )
         tracker = GitHubTracker(cfg, timeout=5)
         old = await tracker.open(ticket(1000))
         for n in range(55):
