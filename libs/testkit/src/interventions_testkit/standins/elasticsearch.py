@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from ._http import base_url, close, serve
 
 CACHE_FLAGS = {"query", "request", "fielddata", "fields", "index"}
 _STATS_METRICS = {"query_cache", "request_cache", "fielddata", "docs", "store"}
@@ -49,19 +50,15 @@ class ElasticsearchStandIn:
         class Handler(_Handler):
             owner = standin
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        close(self._server)
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return base_url(self._server)
 
     def methods(self) -> set[str]:
         return {r.method for r in self.requests}

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ._http import base_url, close, serve
+
 SEVERITIES = {"critical", "error", "warning", "info"}
 ACTIONS = {"trigger", "acknowledge", "resolve"}
 TOP_LEVEL = {
@@ -126,19 +128,15 @@ class PagerDutyStandIn:
         class Handler(_Handler):
             standin = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        close(self._server)
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v2/enqueue"
+        return base_url(self._server) + "/v2/enqueue"
 
     def accepted(self) -> list[dict[str, Any]]:
         """Bodies answered 202, in arrival order."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ._http import base_url, close, serve
+
 BLOCK_TYPES = {"header", "section", "context", "divider", "actions", "image", "rich_text"}
 WEBHOOK_PATH = "/services/T0000TEST/B0000TEST/standinsecret000000000000"
 
@@ -123,19 +125,15 @@ class SlackStandIn:
         class Handler(_Handler):
             standin = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        close(self._server)
 
     @property
     def base(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return base_url(self._server)
 
     @property
     def webhook_url(self) -> str:
