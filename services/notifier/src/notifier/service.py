@@ -15,8 +15,10 @@ from interventions_platform import kafka, tracing
 from interventions_platform.runtime import Runtime
 
 from . import domain
+from .domain import Tracked
 from .settings import Settings
 from .store import Store
+from .writes import Writes
 
 log = logging.getLogger(__name__)
 CONSUMER = "notifier"
@@ -50,42 +52,55 @@ class NotifierService:
             self.publisher.envelope(event, subject=str(incident_id)), key=str(incident_id)
         )
 
-    async def handle(self, good: Sequence[Envelope[Event]], bad: Sequence[kafka.Bad]) -> None:
-        """One batch in one transaction: inbox, deliveries, timers, SSE frames, dead letters."""
-        now = utcnow()
+    async def handle(
+        self,
+        good: Sequence[Envelope[Event]],
+        bad: Sequence[kafka.Bad],
+        now: datetime | None = None,
+    ) -> None:
+        """One batch in one transaction: inbox, deliveries, timers, SSE frames, dead letters;
+        the batch's incidents are locked and loaded at once and its writes batched."""
+        now = now or utcnow()
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = await self.inbox.claim(conn, [env.id for env in good])
-            frames: list[tuple[str, dict[str, object]]] = []
-            out: list[OutboxMessage] = [
-                kafka.dead_letter_message(b, CONSUMER, self.prefix) for b in bad
-            ]
+            todo: list[Envelope[Event]] = []
             for env in good:
-                if env.id not in fresh:
-                    continue
-                fresh.discard(env.id)  # the same id twice in one batch counts once
+                if env.id in fresh:
+                    fresh.discard(env.id)  # the same id twice in one batch counts once
+                    todo.append(env)
+            ids = [e.data.incident_id for e in todo if isinstance(e.data, ev.IncidentEvent)]
+            tracked = await self.store.tracked_many(conn, ids) if ids else {}
+            writes = Writes(self.store.s, conn, now)
+            frames: list[tuple[str, dict[str, object]]] = []
+            for env in todo:
                 with tracing.record_span(
                     f"process {self.topic(env)}",
                     env.traceparent,
                     destination=self.topic(env),
                     message_id=env.id,
                 ):
-                    frames.extend(await self._one(conn, env.data, now))
-            await self.outbox.add(conn, out)
+                    frames.extend(await self._one(env.data, tracked, writes, now))
+            await writes.flush()
+            await self.outbox.add(
+                conn, [kafka.dead_letter_message(b, CONSUMER, self.prefix) for b in bad]
+            )
             await self.store.append_sse(conn, frames)
 
     def topic(self, env: Envelope[Event]) -> str:
         return topics.full(env.data.topic, self.prefix)
 
     async def _one(
-        self, conn: asyncpg.Connection, event: Event, now: datetime
+        self, event: Event, tracked: dict[int, Tracked], writes: Writes, now: datetime
     ) -> list[tuple[str, dict[str, object]]]:
+        """Decide one event against the batch's view of its incident and queue its writes."""
         if isinstance(event, ActionEvent):
             return [domain.action_frame(event)]
         if not isinstance(event, ev.IncidentEvent):
             return []
-        tracked = await self.store.tracked(conn, event.incident_id)
-        fx = domain.on_incident_event(tracked, event, self.settings, now)
-        await self.store.apply(conn, fx, now, tracing.current_traceparent())
+        fx = domain.on_incident_event(tracked.get(event.incident_id), event, self.settings, now)
+        if fx.tracked is not None:
+            tracked[event.incident_id] = fx.tracked
+        await writes.add(fx, tracing.current_traceparent())
         for line in fx.logs:
             log.info(line)
         return list(fx.sse)

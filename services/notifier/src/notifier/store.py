@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
 
-from .domain import Delivery, Effects, Timer, TimerRow, Tracked
+from .domain import Effects, TimerRow, Tracked
+from .writes import Writes
 
 SSE_CHANNEL = "sse_notifier"
 
@@ -22,38 +24,18 @@ class Store:
         row = await conn.fetchrow(
             f"SELECT * FROM {self.s}.tracked WHERE incident_id = $1 FOR UPDATE", incident_id
         )
-        if row is None:
-            return None
-        return Tracked(
-            row["incident_id"],
-            row["cycle"],
-            row["severity"],
-            row["team"],
-            row["kind"],
-            row["status"],
-            row["snapshot"],
-            row["policy"],
-            frozenset(row["told"]),
-        )
+        return None if row is None else _tracked(row)
 
-    async def save(self, conn: asyncpg.Connection, t: Tracked) -> None:
-        await conn.execute(
-            f"INSERT INTO {self.s}.tracked (incident_id, cycle, severity, team, kind, status, "
-            "snapshot, policy, told) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-            "ON CONFLICT (incident_id) DO UPDATE SET cycle = excluded.cycle, "
-            "severity = excluded.severity, team = excluded.team, kind = excluded.kind, "
-            "status = excluded.status, snapshot = excluded.snapshot, policy = excluded.policy, "
-            "told = excluded.told, updated_at = now()",
-            t.incident_id,
-            t.cycle,
-            t.severity,
-            t.team,
-            t.kind,
-            t.status,
-            t.snapshot,
-            t.policy,
-            sorted(t.told),
+    async def tracked_many(
+        self, conn: asyncpg.Connection, incident_ids: Iterable[int]
+    ) -> dict[int, Tracked]:
+        """Load and lock a batch's incidents, in id order (so replicas never deadlock)."""
+        rows = await conn.fetch(
+            f"SELECT * FROM {self.s}.tracked WHERE incident_id = ANY($1::bigint[]) "
+            "ORDER BY incident_id FOR UPDATE",
+            sorted(set(incident_ids)),
         )
+        return {r["incident_id"]: _tracked(r) for r in rows}
 
     async def apply(
         self,
@@ -62,90 +44,10 @@ class Store:
         now: datetime,
         traceparent: str | None = None,
     ) -> None:
-        """Store the effects of one decision (not the SSE frames or events: see callers);
-        deliveries keep `traceparent` for their vendor call's span."""
-        if fx.tracked is None:
-            return
-        t = fx.tracked
-        await self.save(conn, t)
-        if fx.cancel:
-            await self._cancel(conn, t.incident_id, fx.cancel)
-        if fx.expedite_escalation:
-            await conn.execute(
-                f"UPDATE {self.s}.timers SET due_at = $2 WHERE incident_id = $1 "
-                "AND kind = 'escalation' AND status = 'pending'",
-                t.incident_id,
-                now,
-            )
-        for timer in fx.schedule:
-            await self._schedule(conn, t, timer)
-        for d in fx.deliveries:
-            await self._deliver(conn, t.cycle, d, now, traceparent)
-
-    async def _cancel(self, conn: asyncpg.Connection, incident_id: int, names: set[str]) -> None:
-        await conn.execute(
-            f"UPDATE {self.s}.timers SET status = 'cancelled' WHERE incident_id = $1 "
-            "AND status = 'pending' AND ((kind = 'escalation' AND '*' = ANY($2::text[])) "
-            "OR (kind = 'sla' AND name = ANY($2::text[])))",
-            incident_id,
-            sorted(names),
-        )
-
-    async def _schedule(self, conn: asyncpg.Connection, t: Tracked, timer: Timer) -> None:
-        await conn.execute(
-            f"INSERT INTO {self.s}.timers (incident_id, cycle, kind, name, due_at, payload) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            t.incident_id,
-            t.cycle,
-            timer.kind,
-            timer.name,
-            timer.due_at,
-            timer.payload,
-        )
-
-    async def _deliver(
-        self,
-        conn: asyncpg.Connection,
-        cycle: int,
-        d: Delivery,
-        now: datetime,
-        traceparent: str | None = None,
-    ) -> None:
-        """Record an intended send; a known idempotency key is never recorded twice."""
-        if await conn.fetchval(
-            f"SELECT 1 FROM {self.s}.deliveries WHERE idempotency_key = $1", d.idempotency_key
-        ):
-            return
-        due, headline = now + timedelta(seconds=d.delay_s), d.headline
-        if d.coalesce:
-            merged = await conn.fetchrow(
-                f"WITH old AS (UPDATE {self.s}.deliveries SET status = 'coalesced', "
-                "done_at = now() WHERE seq IN (SELECT seq FROM "
-                f"{self.s}.deliveries WHERE incident_id = $1 AND sink = $2 AND cycle = $3 "
-                "AND transition = 'update' AND status = 'pending' FOR UPDATE SKIP LOCKED) "
-                "RETURNING seq, due_at, headline) "
-                "SELECT min(due_at) AS due, string_agg(headline, ' · ' ORDER BY seq) AS heads "
-                "FROM old",
-                d.incident_id,
-                d.sink,
-                cycle,
-            )
-            if merged is not None and merged["due"] is not None:
-                due, headline = merged["due"], f"{merged['heads']} · {d.headline}"
-        await conn.execute(
-            f"INSERT INTO {self.s}.deliveries (idempotency_key, incident_id, cycle, sink, "
-            "transition, headline, snapshot, due_at, traceparent) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (idempotency_key) DO NOTHING",
-            d.idempotency_key,
-            d.incident_id,
-            cycle,
-            d.sink,
-            d.transition,
-            headline[:3000],
-            d.snapshot,
-            due,
-            traceparent,
-        )
+        """Store the effects of one decision (not the SSE frames or events: see callers)."""
+        writes = Writes(self.s, conn, now)
+        await writes.add(fx, traceparent)
+        await writes.flush()
 
     async def append_sse(
         self, conn: asyncpg.Connection, frames: list[tuple[str, dict[str, Any]]]
@@ -198,3 +100,17 @@ class Store:
             row["due_at"],
             row["payload"],
         )
+
+
+def _tracked(row: asyncpg.Record) -> Tracked:
+    return Tracked(
+        row["incident_id"],
+        row["cycle"],
+        row["severity"],
+        row["team"],
+        row["kind"],
+        row["status"],
+        row["snapshot"],
+        row["policy"],
+        frozenset(row["told"]),
+    )
