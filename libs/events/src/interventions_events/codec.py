@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
 
 from .base import REGISTRY, Event, JsonDict, upcast
-from .envelope import SPECVERSION, Envelope
+from .envelope import SPECVERSION, Envelope, utcnow
 
 MAX_EVENT_BYTES = 1_048_576
 _REQUIRED = ("specversion", "id", "source", "type", "data")
@@ -50,21 +50,54 @@ def to_dict(env: Envelope[Any]) -> JsonDict:
     return doc
 
 
+class Fields(NamedTuple):
+    """A decoded event's attributes and typed payload, without the Envelope (see
+    `decode_fields`)."""
+
+    id: str
+    source: str
+    time: datetime
+    data: Event
+    subject: str | None
+    traceparent: str | None
+
+
 def decode(raw: bytes | bytearray | memoryview | str) -> Envelope[Event]:
     """Parse and validate one message; raises InvalidEvent saying what is wrong."""
+    return from_dict(_load(raw))
+
+
+def decode_fields(raw: bytes | bytearray | memoryview | str) -> Fields:
+    """`decode` for hot consumers: the same checks in the same order (so the same InvalidEvent
+    reasons), returning the attributes as a tuple instead of building an Envelope."""
+    return _fields(_load(raw))
+
+
+def from_dict(doc: Any) -> Envelope[Event]:
+    """Validate an already-parsed CloudEvent document into a typed envelope."""
+    f = _fields(doc)
+    return Envelope(
+        data=f.data,
+        source=f.source,
+        id=f.id,
+        time=f.time,
+        subject=f.subject,
+        traceparent=f.traceparent,
+    )
+
+
+def _load(raw: bytes | bytearray | memoryview | str) -> Any:
     if isinstance(raw, str):
         raw = raw.encode()
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
     try:
-        doc = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent(f"not valid UTF-8 JSON: {exc}") from None
-    return from_dict(doc)
 
 
-def from_dict(doc: Any) -> Envelope[Event]:
-    """Validate an already-parsed CloudEvent document into a typed envelope."""
+def _fields(doc: Any) -> Fields:
     if not isinstance(doc, dict):
         raise InvalidEvent(f"a CloudEvent must be a JSON object, got {type(doc).__name__}")
     missing = [name for name in _REQUIRED if name not in doc]
@@ -84,13 +117,16 @@ def from_dict(doc: Any) -> Envelope[Event]:
         raise InvalidEvent(
             f"unknown event type {type_name!r}", event_id=event_id, event_type=type_name
         )
-    return Envelope(
-        data=_payload(doc, spec, event_id),
-        source=_str_attr(doc, "source", event_id),
-        id=event_id,
-        time=_time(doc.get("time"), event_id),
-        subject=_opt_str(doc.get("subject")),
-        traceparent=_opt_str(doc.get("traceparent")),
+    # the payload, then source, then time: the order the checks have always run in
+    data = _payload(doc, spec, event_id)
+    source = _str_attr(doc, "source", event_id)
+    return Fields(
+        event_id,
+        source,
+        _time(doc.get("time"), event_id),
+        data,
+        _opt_str(doc.get("subject")),
+        _opt_str(doc.get("traceparent")),
     )
 
 
@@ -147,8 +183,6 @@ def _opt_str(value: Any) -> str | None:
 
 
 def _time(value: Any, event_id: str) -> datetime:
-    from .envelope import utcnow
-
     if value is None:
         return utcnow()
     try:

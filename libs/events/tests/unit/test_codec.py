@@ -7,6 +7,7 @@ import orjson
 import pytest
 from interventions_events import Envelope, InvalidEvent, decode, encode
 from interventions_events.base import REGISTRY, Event, register, upcaster
+from interventions_events.codec import decode_fields
 from interventions_events.signals import (
     BudgetMetricsReported,
     CanaryMetricsReported,
@@ -198,3 +199,52 @@ def test_upcasters_run_in_order_before_validation() -> None:
         )  # type: ignore[attr-defined]
     finally:
         REGISTRY.pop("Renamed")
+
+
+# several problems at once: the first one in the codec's order is the reason given
+MANY_PROBLEMS: list[tuple[str, bytes]] = [
+    ("bad data and source", _raw(cloudevent("GateEvaluated", {"gate": 1}, source=""))),
+    ("bad source and time", _raw(cloudevent("GateEvaluated", GATE, source=3, time="now"))),
+    ("future and bad data", _raw(cloudevent("GateEvaluated", None, schemaversion=7))),
+    ("id and type", _raw(cloudevent(5, GATE, id=7))),  # type: ignore[arg-type]
+]
+ALL_BAD = [(name, raw) for name, raw, _ in BAD] + MANY_PROBLEMS
+
+
+@pytest.mark.parametrize("name,raw", ALL_BAD, ids=[b[0] for b in ALL_BAD])
+def test_decode_fields_rejects_what_decode_rejects_with_the_same_reason(
+    name: str, raw: bytes
+) -> None:
+    with pytest.raises(InvalidEvent) as full:
+        decode(raw)
+    with pytest.raises(InvalidEvent) as lean:
+        decode_fields(raw)
+    assert (lean.value.reason, lean.value.event_id, lean.value.event_type) == (
+        full.value.reason,
+        full.value.event_id,
+        full.value.event_type,
+    )
+
+
+@pytest.mark.parametrize(
+    "type_,data,extra",
+    [
+        ("EvalRunCompleted", EVAL, {"subject": "inbox.triage"}),
+        ("BudgetMetricsReported", BUDGET, {"traceparent": "00-" + "a" * 32 + "-" + "b" * 16}),
+        ("CanaryMetricsReported", CANARY, {"time": "2026-11-26T21:00:00.5+02:00"}),
+        ("GateEvaluated", GATE, {"subject": 3}),
+    ],
+)
+def test_decode_fields_gives_what_the_envelope_holds(
+    type_: str, data: dict[str, object], extra: dict[str, object]
+) -> None:
+    raw = _raw(cloudevent(type_, data, **extra))
+    env, f = decode(raw), decode_fields(raw)
+    assert (f.id, f.source, f.time, f.data, f.subject, f.traceparent) == (
+        env.id,
+        env.source,
+        env.time,
+        env.data,
+        env.subject,
+        env.traceparent,
+    )
