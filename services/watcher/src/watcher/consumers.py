@@ -23,7 +23,8 @@ def register(runtime: Runtime, handler: SignalHandler) -> None:
 
     @runtime.broker.subscriber(*names, **options)  # type: ignore[untyped-decorator]
     async def on_signals(msg: KafkaMessage) -> None:
-        await handler.handle(kafka.records_of(msg))
+        raw = msg.raw_message
+        await handler.handle(raw if isinstance(raw, tuple) else (raw,))
 
 
 async def _undecoded(msg: StreamMessage[Any]) -> Any:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
 
-from interventions_events import Envelope, Event, utcnow
+from interventions_events import Envelope, Event, InvalidEvent, utcnow
+from interventions_events.codec import decode_fields
 from interventions_eventstore import OutboxMessage
 from interventions_platform import kafka, metrics, tracing
 from interventions_platform.runtime import Runtime
@@ -21,6 +24,24 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 CONSUMER = "watcher"
 Origins = Mapping[str, tuple[str, str | None]]  # signal id -> (topic, traceparent)
+Signal = tuple[str, datetime, Event]  # (event id, time, payload): what judging needs
+
+
+class RawRecord(Protocol):
+    """A consumed record: aiokafka's ConsumerRecord, or `kafka.Record`."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 class SignalHandler:
@@ -37,22 +58,14 @@ class SignalHandler:
             self._store = WatcherStore(self.runtime.db, self.runtime.schema)
         return self._store
 
-    async def handle(self, records: Sequence[kafka.Record]) -> list[Detection]:
+    async def handle(self, records: Sequence[RawRecord]) -> list[Detection]:
         started = time.perf_counter()
-        good, bad = kafka.decode_records(records)
-        signals, wrong = self.split(good)
-        bad.extend(wrong)
-        failing = await self.store.failing_keys({domain.subject_of(e.data) for e in signals})
-        findings, seen = domain.judge(
-            [(e.id, e.time, e.data) for e in signals], self.settings, failing, utcnow()
-        )
-        dead = [kafka.dead_letter_message(b, CONSUMER, self.runtime.prefix) for b in bad]
         # only gathered when spans are exported: the hot path stays as it was
-        origins = (
-            {env.id: (rec.topic, env.traceparent) for rec, env in good}
-            if tracing.exporting()
-            else {}
-        )
+        origins: dict[str, tuple[str, str | None]] | None = {} if tracing.exporting() else None
+        signals, bad = self.split(records, origins)
+        failing = await self.store.failing_keys({domain.subject_of(s[2]) for s in signals})
+        findings, seen = domain.judge(signals, self.settings, failing, utcnow())
+        dead = [kafka.dead_letter_message(b, CONSUMER, self.runtime.prefix) for b in bad]
         for b in bad:
             log.warning(
                 "dead-lettered %s[%d]@%d: %s",
@@ -73,19 +86,32 @@ class SignalHandler:
         self._count(records, detections, len(bad), time.perf_counter() - started)
         return detections
 
+    @staticmethod
     def split(
-        self, good: Sequence[tuple[kafka.Record, Envelope[Event]]]
-    ) -> tuple[list[Envelope[Event]], list[kafka.Bad]]:
-        """Signals, and valid events of other types that do not belong on a signal topic."""
-        signals: list[Envelope[Event]] = []
-        wrong: list[kafka.Bad] = []
-        for rec, env in good:
-            if isinstance(env.data, domain.SIGNAL_TYPES):
-                signals.append(env)
-            else:
-                reason = f"{env.type} is not a signal; {rec.topic} carries only the pinned signals"
-                wrong.append(kafka.Bad(rec, reason))
-        return signals, wrong
+        records: Sequence[RawRecord], origins: dict[str, tuple[str, str | None]] | None = None
+    ) -> tuple[list[Signal], list[kafka.Bad]]:
+        """Decoded signals, and the records to dead-letter with their reasons: invalid ones,
+        and valid events of other types (they do not belong on a signal topic). The lean
+        decode builds no Envelope and no per-record copy for the common, valid case."""
+        signals: list[Signal] = []
+        bad: list[kafka.Bad] = []
+        for rec in records:
+            try:
+                f = decode_fields(rec.value or b"")
+            except InvalidEvent as exc:
+                bad.append(kafka.Bad(_copy(rec), exc.reason))
+                continue
+            if not isinstance(f.data, domain.SIGNAL_TYPES):
+                reason = (
+                    f"{f.data.type_name} is not a signal; {rec.topic} carries only the pinned "
+                    "signals"
+                )
+                bad.append(kafka.Bad(_copy(rec), reason))
+                continue
+            signals.append((f.id, f.time, f.data))
+            if origins is not None:
+                origins[f.id] = (rec.topic, f.traceparent)
+        return signals, bad
 
     def messages(
         self, detections: Sequence[Detection], origins: Origins | None = None
@@ -124,7 +150,7 @@ class SignalHandler:
 
     def _count(
         self,
-        records: Sequence[kafka.Record],
+        records: Sequence[RawRecord],
         detections: Sequence[Detection],
         dead: int,
         seconds: float,
@@ -136,3 +162,9 @@ class SignalHandler:
             metrics.DEAD_LETTERS.labels(CONSUMER).inc(dead)
         for d in detections:
             DETECTIONS.labels(d.data.type_name).inc()
+
+
+def _copy(rec: RawRecord) -> kafka.Record:
+    return kafka.Record(
+        rec.topic, rec.partition, rec.offset, rec.key, rec.value or b"", tuple(rec.headers or ())
+    )
