@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from interventions_platform.http import create_app
 from interventions_platform.runtime import Runtime
+from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from . import console, edge, ingest, upstreams
+from . import console, edge, forward, ingest, upstreams
 from .openapi import OpenApiMerger
 from .proxy import Proxy
 from .settings import GatewaySection, load, upstream_urls
@@ -40,9 +41,14 @@ def build_app(runtime: Runtime | None = None) -> FastAPI:
         max_body=cfg.max_body_bytes,
     )
     merger = OpenApiMerger(urls, proxy.client, cfg.openapi_refresh_s)
+    pools = forward.Upstreams(
+        urls,
+        connect_timeout=cfg.upstream_connect_timeout_s,
+        read_timeout=cfg.upstream_read_timeout_s,
+    )
     app = create_app(
         "gateway",
-        lifespan=runtime.lifespan(proxy, merger),
+        lifespan=runtime.lifespan(proxy, merger, pools),
         ready_checks={"database": runtime.db_ready, "kafka": runtime.kafka_ready},
         title="Interventions",
         max_body_bytes=cfg.max_body_bytes,
@@ -51,7 +57,9 @@ def build_app(runtime: Runtime | None = None) -> FastAPI:
     _readyz_with_upstreams(app, proxy, urls, cfg)
     _docs(app, merger)
     app.include_router(ingest.build_router(runtime, cfg.max_batch_events, cfg.max_body_bytes))
-    app.include_router(edge.build_router(proxy, edge.StreamLimiter(cfg.sse_connections_per_token)))
+    edge_router = edge.build_router(proxy, edge.StreamLimiter(cfg.sse_connections_per_token))
+    app.include_router(edge_router)
+    _fast_reads(app, pools, edge_router)
     console.mount(app)
     if cfg.cors_allow_origins:
         app.add_middleware(
@@ -61,6 +69,22 @@ def build_app(runtime: Runtime | None = None) -> FastAPI:
             allow_headers=["authorization", "content-type", "last-event-id"],
         )
     return app
+
+
+def _fast_reads(app: FastAPI, pools: forward.Upstreams, edge_router: APIRouter) -> None:
+    """The plain authorized reads skip the httpx proxy (`forward.py`). Innermost of the user
+    middleware: the security headers, size limit, request metrics and CORS still wrap it."""
+    edge_route = next(
+        r for r in edge_router.routes if isinstance(r, Route) and r.path == edge.EDGE_PATH
+    )
+    app.user_middleware.append(
+        Middleware(
+            forward.FastForward,
+            upstreams=pools,
+            route=edge_route,
+            tokens=lambda: getattr(app.state, "tokens", None),
+        )
+    )
 
 
 def _readyz_with_upstreams(

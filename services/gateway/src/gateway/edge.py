@@ -17,6 +17,7 @@ from . import routes
 from .proxy import Proxy
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+EDGE_PATH = "/api/{rest:path}"
 
 
 class StreamLimiter:
@@ -84,7 +85,7 @@ def build_router(proxy: Proxy, limiter: StreamLimiter) -> APIRouter:
         granted = [r for r in ROLES if principal.has(r)]
         return {"name": principal.name, "roles": sorted(principal.roles), "grants": granted}
 
-    @router.api_route("/api/{rest:path}", methods=METHODS, include_in_schema=False)
+    @router.api_route(EDGE_PATH, methods=METHODS, include_in_schema=False)
     async def edge(request: Request, rest: str) -> Response:
         path = request.url.path
         sse = path in routes.SSE_PATHS

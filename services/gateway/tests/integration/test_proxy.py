@@ -103,3 +103,34 @@ async def test_healthz_needs_no_token_and_metrics_are_prometheus(gateway: Gatewa
         metrics = await client.get("/metrics")
     assert health.json() == {"status": "ok", "service": "gateway"}
     assert "interventions_http_request_seconds" in metrics.text
+
+
+async def test_a_read_through_the_gateway_is_the_services_own_answer(
+    gateway: Gateway, upstream: Upstream
+) -> None:
+    """The fast read path relays status, headers and body unchanged, adds the forwarding
+    headers, keeps the caller's request id, and counts the request under the edge route."""
+    token = gateway.tokens["viewer"]
+    path, params = "/api/incidents/7/extras", {"status": "open", "limit": "2"}
+    async with httpx.AsyncClient(timeout=5) as client:
+        via = await client.get(
+            gateway.url + path,
+            params=params,
+            headers={"authorization": f"Bearer {token}", "x-request-id": "rid-fast-1"},
+        )
+        seen = upstream.requests[-1]
+        direct = await client.get(upstream.url + path, params=params, headers=seen["headers"])
+        metrics = await client.get(gateway.url + "/metrics")
+    assert via.status_code == direct.status_code == 200
+    echoed = direct.json()
+    echoed["headers"].pop("connection", None)  # httpx's own hop-by-hop header
+    assert via.json() == echoed  # the echo of what the service was sent
+    assert via.headers["content-type"] == direct.headers["content-type"]
+    assert via.headers["x-request-id"] == "rid-fast-1"
+    assert via.headers["x-frame-options"] == "DENY"  # the gateway's own headers still apply
+    assert seen["query"] == "status=open&limit=2"
+    assert seen["headers"]["authorization"] == f"Bearer {token}"
+    assert seen["headers"]["x-request-id"] == "rid-fast-1"
+    assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert seen["headers"]["host"] == upstream.url.removeprefix("http://")
+    assert 'route="/api/{rest:path}"' in metrics.text and 'method="GET"' in metrics.text
