@@ -100,25 +100,30 @@ def judge(
     kept only for keys failing before or earlier in the batch (the rest change nothing)."""
     watch = set(failing)
     findings: list[Finding] = []
-    clocks: dict[str, AgentSeen] = {}
+    clocks: dict[str, _Clock] = {}
     for event_id, time, signal in signals:
-        at = min(time, now)  # a producer's clock ahead of ours must not hide silence
+        at = now if now < time else time  # min(): a clock ahead of ours must not hide silence
         for o in evaluate(signal, settings, watch):
             findings.append(Finding(o, event_id, at))
             if o.failed:
                 watch.add(o.key)
         if not isinstance(signal, CanaryMetricsReported):
             _tick(clocks, subject_of(signal), at, isinstance(signal, EvalRunCompleted))
-    return findings, list(clocks.values())
+    return findings, [AgentSeen(agent, c[0], c[1]) for agent, c in clocks.items()]
 
 
-def _tick(clocks: dict[str, AgentSeen], agent: str, at: datetime, is_eval: bool) -> None:
-    prev = clocks.get(agent)
-    last_eval = prev.last_eval_at if prev else None
-    if is_eval and (last_eval is None or at > last_eval):
-        last_eval = at
-    last_signal = max(prev.last_signal_at, at) if prev else at
-    clocks[agent] = AgentSeen(agent, last_eval, last_signal)
+_Clock = list[Any]  # [last eval or None, last signal]: updated in place, one per agent
+
+
+def _tick(clocks: dict[str, _Clock], agent: str, at: datetime, is_eval: bool) -> None:
+    clock = clocks.get(agent)
+    if clock is None:
+        clocks[agent] = [at if is_eval else None, at]
+        return
+    if is_eval and (clock[0] is None or at > clock[0]):
+        clock[0] = at
+    if at > clock[1]:
+        clock[1] = at
 
 
 def detection_id(source_id: str, key: str, type_name: str, part: str = "") -> str:
