@@ -26,14 +26,22 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 class EmbeddedBroker:
-    """A Tansu broker process with memory storage (nothing survives its restart)."""
+    """A Tansu broker process; memory storage by default (nothing survives its restart),
+    or another Tansu storage engine (`s3://bucket/` with the AWS_* variables in `env`)."""
 
     def __init__(
-        self, port: int | None = None, host: str = "127.0.0.1", log_path: Path | None = None
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        log_path: Path | None = None,
+        storage_engine: str = "memory://tansu/",
+        env: dict[str, str] | None = None,
     ):
         self.host = host
         self.port = port or free_port()
         self.log_path = log_path
+        self.storage_engine = storage_engine
+        self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,13 +62,14 @@ class EmbeddedBroker:
                 "--advertised-listener-url",
                 url,
                 "--storage-engine",
-                "memory://tansu/",
+                self.storage_engine,
                 "--cluster-id",
                 "interventions",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **self.env} if self.env else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
