@@ -7,7 +7,7 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from interventions_testkit.chaos import Stack, TopicTap
+from interventions_testkit.chaos import Stack
 from interventions_testkit.chaos_runner import ROWS, table
 
 FULL = os.environ.get("INTERVENTIONS_CHAOS_FULL") == "1"
@@ -48,9 +48,15 @@ async def stack(
         await s.stop()
 
 
-@pytest.fixture(scope="module")
-async def tap(stack: Stack) -> AsyncIterator[TopicTap]:
-    """Everything published on the incidents topic (the relay oracle reads it)."""
-    t = TopicTap(stack.bootstrap, stack.prefix, ["incidents"]).start()
-    yield t
-    await t.stop()
+@pytest.fixture
+async def durable_stack(
+    pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """A stack of its own whose broker keeps its log across a restart (S3 stand-in storage),
+    for the broker outage: a Kafka broker that is stopped keeps what it acknowledged."""
+    s = Stack(tmp_path_factory.mktemp("chaos-durable"), pg_admin_dsn, durable=True)
+    try:
+        await s.start()
+        yield s
+    finally:
+        await s.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import asyncpg
 import httpx
@@ -89,3 +90,18 @@ async def acknowledge_all(stack: Stack, ids: list[int]) -> None:
         for i in ids:
             resp = await c.post(f"/api/incidents/{i}/acknowledge", json={})
             assert resp.status_code == 200, resp.text
+
+
+async def pager_deliveries(stack: Stack, ids: list[int]) -> dict[tuple[int, str], Any]:
+    """The notifier's PagerDuty deliveries of `ids` by (incident, transition), latest cycle."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT DISTINCT ON (incident_id, transition) incident_id, transition, status, "
+            "storm_id FROM notifier.deliveries WHERE sink = 'pagerduty' "
+            "AND incident_id = ANY($1::bigint[]) ORDER BY incident_id, transition, cycle DESC",
+            ids,
+        )
+    finally:
+        await conn.close()
+    return {(int(r["incident_id"]), r["transition"]): r for r in rows}

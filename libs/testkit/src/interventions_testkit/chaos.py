@@ -11,6 +11,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ import asyncpg
 import httpx
 import orjson
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from interventions_events import topics
 from interventions_platform.embedded import EmbeddedBroker, free_port
 from interventions_platform.kafka import ensure_topics
@@ -118,12 +119,65 @@ class Sent:
         self.refused += other.refused
 
 
-class Stack:
-    """Every service as a real process (replicas allowed), with faults on demand."""
+class ObjectStore:
+    """The S3 stand-in as a process of its own: the durable broker's storage outlives it."""
 
-    def __init__(self, root: Path, admin_dsn: str, services: Sequence[str] = tuple(MODULES)):
+    def __init__(self, log_path: Path):
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> ObjectStore:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "interventions_testkit.standins.s3", "0"],
+            stdout=subprocess.PIPE,
+            stderr=self.log_path.open("ab"),
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+        return self
+
+    def env(self) -> dict[str, str]:
+        """What the Tansu broker's object store reads (the stand-in checks no signature)."""
+        return {
+            "AWS_ENDPOINT": f"http://127.0.0.1:{self.port}",
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "chaos",
+            "AWS_SECRET_ACCESS_KEY": "chaos-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Stack:
+    """Every service as a real process (replicas allowed), with faults on demand. With
+    `durable`, the broker stores its log in an S3 stand-in process, so a broker restart
+    keeps every record it acknowledged (as a Kafka broker keeps its log directory);
+    without, the embedded broker keeps everything in memory and restarts empty."""
+
+    def __init__(
+        self,
+        root: Path,
+        admin_dsn: str,
+        services: Sequence[str] = tuple(MODULES),
+        *,
+        durable: bool = False,
+    ):
         self.root, self.admin_dsn, self.services = root, admin_dsn, list(services)
-        self.broker = EmbeddedBroker(log_path=root / "broker.log")
+        root.mkdir(parents=True, exist_ok=True)
+        self.durable = durable
+        self.store = ObjectStore(root / "s3.log").start() if durable else None
+        self.broker = EmbeddedBroker(
+            log_path=root / "broker.log",
+            storage_engine="s3://tansu/" if durable else "memory://tansu/",
+            env=self.store.env() if self.store else None,
+        )
+        self.taps: list[TopicTap] = []  # told when the broker restarts
         self.prefix = f"c{uuid.uuid4().hex[:10]}."
         self.tokens = {role: "iv_" + secrets.token_urlsafe(24) for role in [*USERS, "admin"]}
         self.pagerduty = PagerDutyStandIn()
@@ -171,6 +225,8 @@ class Stack:
             with contextlib.suppress(Exception):
                 standin.stop()
         self.broker.stop()
+        if self.store is not None:
+            self.store.stop()
         if self.database_url:
             await infra.drop_database(self.admin_dsn, self.database_url)
 
@@ -244,8 +300,8 @@ class Stack:
         self.procs[name][index].stop()
 
     async def broker_outage(self, seconds: float) -> None:
-        """Stop the broker for `seconds`, then start it again on the same port (empty: the
-        embedded broker keeps nothing in memory across restarts)."""
+        """Stop the broker for `seconds`, then start it again on the same port (with its log
+        if `durable`; empty otherwise: the memory broker keeps nothing across restarts)."""
         await self.broker_stop(seconds)
         await asyncio.sleep(seconds)
         await self.broker_start()
@@ -257,6 +313,21 @@ class Stack:
     async def broker_start(self) -> None:
         await asyncio.to_thread(self.broker.start)
         await ensure_topics(self.bootstrap, self.prefix)
+        if not self.durable:  # a new, empty log: what the taps saw before stays theirs
+            for tap in self.taps:
+                await tap.rewind()
+
+    async def tap(self, names: Sequence[str]) -> TopicTap:
+        """Records of `names` published from now on (positions taken before returning)."""
+        t = TopicTap(self.bootstrap, self.prefix, names)
+        await t.start()
+        self.taps.append(t)
+        return t
+
+    async def untap(self, t: TopicTap) -> None:
+        await t.stop()
+        if t in self.taps:
+            self.taps.remove(t)
 
     async def terminate_connections(self) -> int:
         """pg_terminate_backend on every session of this stack's database (other tests keep
@@ -376,48 +447,122 @@ class Stack:
 
 
 class TopicTap:
-    """Collects every record of some topics from the beginning, across broker restarts."""
+    """Collects the records of some topics published after `start()`: it takes the end
+    offsets of every partition first, then follows from there. After a restart of a memory
+    broker (a new, empty log) `rewind()` follows each partition from its beginning; if the
+    end offset of a partition falls below the tap's position (a log that restarted without
+    telling us) it rewinds by itself. What was collected is kept."""
 
     def __init__(self, bootstrap: str, prefix: str, names: Sequence[str]):
         self.bootstrap = bootstrap
         self.topics = [topics.full(n, prefix) for n in names]
         self.records: list[tuple[str, bytes]] = []
         self.raw: list[Any] = []  # the ConsumerRecords, headers and keys included
+        self.rewinds = 0
+        self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._rewind = asyncio.Event()
 
-    def start(self) -> TopicTap:
-        self._task = asyncio.create_task(self._run())
+    async def start(self) -> TopicTap:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=2000,
+        )
+        await consumer.start()
+        parts = [
+            TopicPartition(t, p)
+            for t in self.topics
+            for p in sorted(consumer.partitions_for_topic(t) or await _partitions(consumer, t))
+        ]
+        consumer.assign(parts)
+        for tp, end in (await consumer.end_offsets(parts)).items():
+            consumer.seek(tp, end)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(consumer))
         return self
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+            self._consumer = None
 
-    async def reset(self) -> None:
-        """Consume again from the beginning (after a restart of the in-memory broker, which
-        starts empty); what was collected so far is kept."""
-        await self.stop()
-        self.start()
+    async def caught_up(self, limit_s: float = 15) -> bool:
+        """Wait until the tap has read up to the end of every partition."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline and self._consumer is not None:
+            consumer = self._consumer
+            with contextlib.suppress(Exception):
+                parts = list(consumer.assignment())
+                ends = await consumer.end_offsets(parts)
+                if all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                    return True
+            await asyncio.sleep(0.2)
+        return False
+
+    async def rewind(self) -> None:
+        """The broker restarted empty: follow every partition from its beginning."""
+        self._rewind.set()
 
     def values(self, topic: str) -> list[bytes]:
         return [v for t, v in self.records if t.endswith("." + topic) or t == topic]
 
-    async def _run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            *self.topics,
-            bootstrap_servers=self.bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            metadata_max_age_ms=2000,
-        )
-        await consumer.start()
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        idle = 0
+        while True:
+            if self._rewind.is_set():
+                self._rewind.clear()
+                await self._seek_start(consumer)
+            try:
+                batches = await consumer.getmany(timeout_ms=500)
+            except Exception:  # the broker is down: try again
+                await asyncio.sleep(0.5)
+                continue
+            for recs in batches.values():
+                for rec in recs:
+                    self.records.append((rec.topic, rec.value or b""))
+                    self.raw.append(rec)
+            idle = 0 if batches else idle + 1
+            if idle and idle % 4 == 0:
+                await self._check_shrunk(consumer)
+
+    async def _seek_start(self, consumer: AIOKafkaConsumer) -> None:
+        self.rewinds += 1
+        parts = list(consumer.assignment())
+        with contextlib.suppress(Exception):
+            for tp, start in (await consumer.beginning_offsets(parts)).items():
+                consumer.seek(tp, start)
+            return
+        for tp in parts:
+            consumer.seek(tp, 0)
+
+    async def _check_shrunk(self, consumer: AIOKafkaConsumer) -> None:
+        parts = list(consumer.assignment())
         try:
-            async for rec in consumer:
-                self.records.append((rec.topic, rec.value or b""))
-                self.raw.append(rec)
-        finally:
-            await consumer.stop()
+            ends = await consumer.end_offsets(parts)
+            shrunk = any([await consumer.position(tp) > end for tp, end in ends.items()])
+        except Exception:
+            return
+        if shrunk:
+            await self._seek_start(consumer)
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    """Partitions of `topic`, waiting for the metadata (topics exist: ensure_topics)."""
+    for _ in range(100):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return set(found)
+        await consumer.topics()  # a metadata request for every topic
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"no partitions for {topic}")
 
 
 def _running(proc: ServiceProcess) -> bool:

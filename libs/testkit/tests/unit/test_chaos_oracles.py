@@ -1,0 +1,78 @@
+"""The relay oracle's logic on fakes: a relay that moved its cursor past an event it never
+sent must fail it; a redelivered or not-yet-published event must not count as a skip."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import orjson
+from interventions_testkit.oracles import relay_gaps
+
+
+def record(event_id: str) -> bytes:
+    return orjson.dumps({"id": event_id, "type": "IncidentOpened", "data": {}})
+
+
+@dataclass
+class FakeRelay:
+    """An outbox and a cursor like the real relay's; `skip` names rows it marks published
+    without sending (the bug the oracle exists for)."""
+
+    outbox: list[str] = field(default_factory=list)
+    topic: list[bytes] = field(default_factory=list)
+    skip: set[str] = field(default_factory=set)
+
+    def commit(self, event_id: str) -> None:
+        self.outbox.append(event_id)
+
+    def publish_once(self, batch: int = 3) -> None:
+        rows, self.outbox = self.outbox[:batch], self.outbox[batch:]
+        self.topic.extend(record(e) for e in rows if e not in self.skip)
+
+
+def committed(n: int) -> list[str]:
+    return [str(uuid.uuid4()) for _ in range(n)]
+
+
+def test_a_relay_that_skipped_an_event_fails_the_oracle() -> None:
+    events = committed(10)
+    relay = FakeRelay(skip={events[4]})
+    for e in events:
+        relay.commit(e)
+    while relay.outbox:
+        relay.publish_once()
+    skipped, waiting = relay_gaps(events, relay.outbox, relay.topic)
+    assert skipped == [events[4]]
+    assert waiting == []
+
+
+def test_a_complete_relay_with_redeliveries_passes() -> None:
+    events = committed(10)
+    relay = FakeRelay()
+    for e in events:
+        relay.commit(e)
+    while relay.outbox:
+        relay.publish_once()
+    relay.topic.extend(record(e) for e in events[:3])  # a crash before the cursor moved
+    assert relay_gaps(events, relay.outbox, relay.topic) == ([], [])
+
+
+def test_rows_still_in_the_outbox_are_pending_not_skipped() -> None:
+    events = committed(7)
+    relay = FakeRelay()
+    for e in events:
+        relay.commit(e)
+    relay.publish_once()  # three out, four still in the outbox
+    skipped, waiting = relay_gaps(events, relay.outbox, relay.topic)
+    assert skipped == []
+    assert waiting == events[3:]
+
+
+def test_records_of_other_scenarios_do_not_hide_a_skip() -> None:
+    """Only this scenario's events are judged; extra records (an earlier scenario, a
+    rewound tap) neither fail it nor cover for a missing one."""
+    earlier, events = committed(5), committed(5)
+    topic = [record(e) for e in earlier] + [record(e) for e in events if e != events[2]]
+    skipped, _ = relay_gaps(events, [], topic)
+    assert skipped == [events[2]]
