@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import orjson
@@ -27,10 +28,22 @@ class Row:
     losses: int
     recovery_s: float
     problems: list[str]
+    resent: int = 0
 
 
 ROWS: list[Row] = []
-HEADER = ("scenario", "load", "faults injected", "sent", "decisions", "dup", "lost", "recovery")
+HEADER = (
+    "scenario",
+    "load",
+    "faults injected",
+    "sent",
+    "decisions",
+    "dup",
+    "lost",
+    "resent same key",
+    "recovery",
+    "problems",
+)
 
 
 def table(rows: list[Row]) -> str:
@@ -45,7 +58,9 @@ def table(rows: list[Row]) -> str:
             str(r.decisions),
             str(r.duplicates),
             str(r.losses),
+            str(r.resent),
             f"{r.recovery_s:.1f}s",
+            "; ".join(r.problems) or "none",
         )
         lines.append(" | ".join(cells))
     return "\n".join(lines)
@@ -104,9 +119,26 @@ async def verify(stack: Stack, tap: TopicTap, since: int, acked: dict[str, str])
         new = total - stack.effect_dups.get(what, 0)
         stack.effect_dups[what] = total
         if new > 0:
-            v.duplicates += new
+            # a trigger resent under its dedup_key is folded by PagerDuty into the same alert:
+            # one effect, sent twice (counted apart); a second Slack message or ticket is a
+            # second effect. Both stay problems: a scenario must name them to tolerate them.
+            if what == "PagerDuty trigger resent":
+                v.resent += new
+            else:
+                v.duplicates += new
             v.problems.append(f"{new} {what}")
     return v
+
+
+def summary(faults: list[str]) -> str:
+    """Faults in order, a run of the same one as `name xN`."""
+    runs: list[list[Any]] = []
+    for f in faults:
+        if runs and runs[-1][0] == f:
+            runs[-1][1] += 1
+        else:
+            runs.append([f, 1])
+    return ", ".join(f if n == 1 else f"{f} x{n}" for f, n in runs) or "none"
 
 
 def republished(tap: TopicTap) -> int:
@@ -153,7 +185,7 @@ async def run_scenario(
         again = republished(tap)
     finally:
         await stack.untap(tap)
-    faults_seen = ", ".join(stack.faults[first_fault:]) or "none"
+    faults_seen = summary(stack.faults[first_fault:])
     if again:  # only the relay publishes there: a kill hit it between publish and mark
         faults_seen += f" ({again} incident records republished)"
     row = Row(
@@ -166,6 +198,7 @@ async def run_scenario(
         v.losses,
         recovery,
         v.problems,
+        v.resent,
     )
     ROWS.append(row)
     return row

@@ -28,7 +28,8 @@ class Verdict:
     """What one scenario's oracles found; `problems` empty means every oracle held."""
 
     decisions: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # decisions twice, and effects twice under no common idempotency key
+    resent: int = 0  # a vendor call made again under the same idempotency key (folded)
     losses: int = 0
     problems: list[str] = field(default_factory=list)
 

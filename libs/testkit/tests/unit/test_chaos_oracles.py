@@ -1,4 +1,4 @@
-"""The relay oracle's logic on fakes: a relay that moved its cursor past an event it never
+"""The chaos table's fault summary, and the relay oracle's logic on fakes: a relay that moved its cursor past an event it never
 sent must fail it; a redelivered or not-yet-published event must not count as a skip."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import orjson
+from interventions_testkit.chaos_runner import summary
 from interventions_testkit.oracles import relay_gaps
 
 
@@ -76,3 +77,11 @@ def test_records_of_other_scenarios_do_not_hide_a_skip() -> None:
     topic = [record(e) for e in earlier] + [record(e) for e in events if e != events[2]]
     skipped, _ = relay_gaps(events, [], topic)
     assert skipped == [events[2]]
+
+
+def test_fault_summary_folds_runs_and_keeps_order() -> None:
+    kills = ["SIGKILL incidents", "SIGKILL watcher"]
+    assert summary(["lock t", *kills, *kills, "x", "x", "x"]) == (
+        "lock t, SIGKILL incidents, SIGKILL watcher, SIGKILL incidents, SIGKILL watcher, x x3"
+    )
+    assert summary([]) == "none"
