@@ -56,7 +56,12 @@ def subscriber_options(group_id: str, *, max_records: int = 1000) -> dict[str, A
         group_id=group_id,
         batch=True,
         max_records=max_records,
-        batch_timeout_ms=50,
+        # FastStream sleeps batch_timeout_ms after every empty getmany, and a record arriving
+        # at an idle consumer waited that sleep out (50 ms); at 10 ms a hop with sparse records
+        # took 20/34/42 ms instead of 31/55/63-134 (p50/p90/p99) for ~12 ms/s more client CPU
+        # per idle consumer. Fetched records are returned at once either way (throughput as
+        # before); fetch_max_wait_ms stays 50: at 20 the broker's idle CPU grows ~2x.
+        batch_timeout_ms=10,
         # aiokafka's default 500 ms: the Tansu broker holds an empty fetch ~200 ms even when
         # records arrive meanwhile, which every consumer hop added to end-to-end latency
         fetch_max_wait_ms=50,
