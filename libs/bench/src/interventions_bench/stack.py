@@ -59,9 +59,11 @@ class ListPoller:
     when each incident key first appears in an answer: "visible through the API". A scan
     follows the cursor until a page holds a key seen before, so a burst larger than a page
     is not missed. The time recorded is when the answer was read, an upper bound that
-    includes up to one poll interval plus one request."""
+    includes up to one poll interval plus one request. Every 10 ms, not faster: a list
+    request costs the incident service and the gateway ~4-5 ms of CPU on the cores the
+    pipeline runs on, so polling harder would slow what it measures."""
 
-    def __init__(self, base: str, token: str, every_s: float = 0.005, limit: int = 50):
+    def __init__(self, base: str, token: str, every_s: float = 0.01, limit: int = 50):
         url = urlsplit(base)
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.head = (
