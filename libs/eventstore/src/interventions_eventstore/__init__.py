@@ -4,6 +4,7 @@ from .db import create_pool, ident, migrate
 from .inbox import Inbox
 from .migrations import CORE
 from .outbox import Outbox, OutboxMessage, OutboxRelay
+from .scan import RawRow, scan_raw
 from .store import Append, ConcurrencyError, DuplicateEventError, EventStore, NewEvent, StoredEvent
 
 __all__ = [
@@ -17,8 +18,10 @@ __all__ = [
     "Outbox",
     "OutboxMessage",
     "OutboxRelay",
+    "RawRow",
     "StoredEvent",
     "create_pool",
     "ident",
     "migrate",
+    "scan_raw",
 ]
