@@ -11,7 +11,7 @@ from interventions_platform import http
 from interventions_platform.runtime import Runtime
 
 from . import consumers, outcomes, sentinel
-from .api import build_router, install_error_handlers
+from .api import build_router, install_error_handlers, install_fast_list
 from .migrations import MIGRATIONS
 from .queries import Queries
 from .service import IncidentService
@@ -74,6 +74,8 @@ def build_app(**runtime_kw: Any) -> FastAPI:
         ready_checks={"db": runtime.db_ready, "kafka": runtime.kafka_ready},
     )
     install_error_handlers(app)
-    app.include_router(build_router(parts.service, parts.queries))
+    router = build_router(parts.service, parts.queries)
+    app.include_router(router)
+    install_fast_list(app, router, parts.queries)
     app.include_router(outcomes.router(lambda: runtime.db, runtime.schema))
     return app

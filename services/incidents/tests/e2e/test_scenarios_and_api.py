@@ -369,3 +369,25 @@ async def test_other_services_events_land_on_the_timeline_and_bad_records_go_to_
         await dlq.stop()
     assert [r.value for r in records] == [b"{not json"]
     assert dict(records[0].headers)["dlq-consumer"] == b"incidents"
+
+
+async def test_the_fast_list_answers_as_the_route_does(
+    scenarios: dict[str, Any], shared_service: Any
+) -> None:
+    """`limit=02` is left to the FastAPI route (an unusual spelling), `limit=2` is answered by
+    `FastList`: the same status, headers and bytes; refusals still come from the route."""
+    async with shared_service.client("viewer") as c:
+        fast = await c.get("/api/incidents", params={"limit": "2", "severity": ["sev1", "sev2"]})
+        routed = await c.get("/api/incidents", params={"limit": "02", "severity": ["sev1", "sev2"]})
+        refused = await c.get("/api/incidents", params={"limit": "0"})
+    async with shared_service.client(None) as c:
+        anonymous = await c.get("/api/incidents")
+    assert fast.status_code == routed.status_code == 200
+    assert fast.content == routed.content
+    assert len(fast.json()["items"]) == 2 and fast.json()["next_cursor"]
+    drop = {"date"}
+    assert {k: v for k, v in fast.headers.items() if k not in drop} == {
+        k: v for k, v in routed.headers.items() if k not in drop
+    }
+    assert refused.status_code == 422 and "limit" in refused.json()["detail"]
+    assert anonymous.status_code == 401

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
+import orjson
 import pytest
 from incidents import commands as c
 from incidents.domain import Incident, decide, evolve
@@ -89,3 +90,47 @@ async def test_pages_merge_the_status_branches_newest_first_each_match_once(
         )
         assert expected, f
         assert await walk(q, f, limit=7) == expected, f
+
+
+async def test_the_json_page_is_the_incidents_own_json_byte_for_byte(pool: asyncpg.Pool) -> None:
+    """`page_json` (rows serialized as selected) equals `page` + `Incident.to_json()` for every
+    lifecycle field: timestamps with and without microseconds, nulls, details, playbooks."""
+    base = incident(1, "open", "sev2", "a")
+    at = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)  # no microseconds: isoformat drops them
+    stored = [
+        replace(
+            base,
+            id=i,
+            details={"invariant": {"id": f"x{i}", "actual": 1.5, "nested": [1, None, "é"]}},
+            playbooks=("rerun_eval", "rerun_dbt"),
+            created_at=at,
+            last_seen_at=at.replace(microsecond=120),
+            acknowledged_at=at if i % 2 else None,
+            acknowledged_by="ann" if i % 2 else None,
+            mitigated_at=at.replace(microsecond=999_999) if i % 3 == 0 else None,
+            resolved_at=at if i % 4 == 0 else None,
+            resolution="false_positive" if i % 4 == 0 else None,
+            closed_at=at if i % 5 == 0 else None,
+            issue_url="https://example.test/1" if i % 2 else None,
+            occurrences=i,
+            version=i + 1,
+            status=STATUSES[i % 5],
+        )
+        for i in range(1, 41)
+    ]
+    async with pool.acquire() as conn:
+        await ReadModel("incidents").save(conn, stored)
+    q = Queries(pool)
+    for f, limit, before in (
+        (Filters(), 15, None),
+        (Filters(), 15, 20),
+        (Filters(status=["open", "closed"]), 3, None),
+        (Filters(key="INV_1"), 50, None),
+        (Filters(status=["resolved"], team="nobody"), 5, None),
+    ):
+        items, nxt = await q.page(f, limit=limit, before=before)
+        expected = {
+            "items": [i.to_json() for i in items],
+            "next_cursor": str(nxt) if nxt is not None else None,
+        }
+        assert await q.page_json(f, limit=limit, before=before) == orjson.dumps(expected)
