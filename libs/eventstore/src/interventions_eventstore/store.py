@@ -72,7 +72,7 @@ class EventStore:
         self.pool = pool
         self.schema = ident(schema)
         s = self.schema
-        self._insert = f"""
+        self._insert_only = f"""
             WITH p AS (
                 UPDATE {s}.positions SET last = last + $1 WHERE name = 'events' RETURNING last - $1 AS base
             )
@@ -82,8 +82,8 @@ class EventStore:
             FROM p, unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::text[],
                            $8::text[], $9::timestamptz[])
                  WITH ORDINALITY AS t(sid, ver, eid, typ, sv, dat, meta, rat, ord)
-            RETURNING {_COLUMNS}
         """
+        self._insert = f"{self._insert_only} RETURNING {_COLUMNS}"
 
     async def append(
         self,
@@ -97,10 +97,16 @@ class EventStore:
         return await self.append_many([Append(stream_id, expected_version, events)], conn=conn)
 
     async def append_many(
-        self, appends: Sequence[Append], *, conn: asyncpg.Connection | None = None
+        self,
+        appends: Sequence[Append],
+        *,
+        conn: asyncpg.Connection | None = None,
+        returning: bool = True,
     ) -> list[StoredEvent]:
         """Append to several streams atomically (one statement); the positions lock is taken
-        last so it is held only until commit."""
+        last so it is held only until commit. With `returning=False` the stored rows are not
+        sent back (a writer that does not use them saves decoding every data column) and
+        the result is empty."""
         rows: list[tuple[Any, ...]] = []
         for a in appends:
             for i, e in enumerate(a.events, start=1):
@@ -122,13 +128,21 @@ class EventStore:
         args = (len(rows), *[list(c) for c in cols])
         try:
             if conn is not None:
-                records = await conn.fetch(self._insert, *args)
+                records = await self._run(conn, args, returning)
             else:
                 async with self.pool.acquire() as c:
-                    records = await c.fetch(self._insert, *args)
+                    records = await self._run(c, args, returning)
         except asyncpg.UniqueViolationError as exc:
             raise _conflict(exc, appends) from None
         return [_stored(r) for r in records]
+
+    async def _run(
+        self, conn: asyncpg.Connection, args: tuple[Any, ...], returning: bool
+    ) -> list[asyncpg.Record]:
+        if returning:
+            return list(await conn.fetch(self._insert, *args))
+        await conn.execute(self._insert_only, *args)
+        return []
 
     async def load(
         self,

@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from interventions_eventstore import (
     CORE,
+    Append,
     ConcurrencyError,
     EventStore,
     Inbox,
@@ -46,6 +47,21 @@ async def test_append_and_load_in_version_order(pool: asyncpg.Pool) -> None:
     loaded = await store.load("s-1")
     assert [e.stream_version for e in loaded] == [1, 2, 3]
     assert [e.data["n"] for e in loaded] == [1, 2, 3]
+
+
+async def test_append_many_without_returning_stores_the_same_and_still_conflicts(
+    pool: asyncpg.Pool,
+) -> None:
+    store = EventStore(pool, SCHEMA)
+    appends = [Append("q-1", 0, [ev(n=1), ev(n=2)]), Append("q-2", 0, [ev(n=3)])]
+    assert await store.append_many(appends, returning=False) == []
+    assert [(e.stream_version, e.data["n"]) for e in await store.load("q-1")] == [(1, 1), (2, 2)]
+    assert [(e.stream_version, e.data["n"]) for e in await store.load("q-2")] == [(1, 3)]
+    with pytest.raises(ConcurrencyError):  # q-2 moved on: nothing of this append is stored
+        await store.append_many(
+            [Append("q-1", 2, [ev(n=4)]), Append("q-2", 0, [ev(n=5)])], returning=False
+        )
+    assert [e.stream_version for e in await store.load("q-1")] == [1, 2]
 
 
 async def test_stale_expected_version_is_a_typed_conflict(pool: asyncpg.Pool) -> None:

@@ -33,6 +33,7 @@ from .outcomes import Lifecycle, action_outcomes
 
 log = logging.getLogger(__name__)
 GROUP = "incidents-sentinel"
+_HEARTBEAT = WatcherHeartbeat.type_name.encode()
 ID_SPACE = uuid.UUID("6f1c58a2-8a53-4d8e-9a55-5b8f3c7e2a10")
 MIGRATIONS = [
     """
@@ -298,7 +299,11 @@ def register(runtime: Runtime) -> None:
     async def on_records(msg: KafkaMessage) -> None:
         records = kafka.records_of(msg)
         dead = sum(1 for r in records if r.topic == dlq_topic)
-        good, _ = kafka.decode_records(r for r in records if r.topic != dlq_topic)
+        # decode only what can be a heartbeat: a detection backlog cost a full decode per
+        # record here, ~10 % of the service's CPU while it caught up
+        good, _ = kafka.decode_records(
+            r for r in records if r.topic != dlq_topic and _HEARTBEAT in r.value
+        )
         beats = sum(1 for _, env in good if isinstance(env.data, WatcherHeartbeat))
         await note(runtime.db, runtime.schema, beats, dead, dead_letter_time(msg, dlq_topic))
 
