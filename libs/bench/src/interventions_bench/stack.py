@@ -208,7 +208,7 @@ async def e2e(
     if missing:
         raise TimeoutError(f"{len(missing)} of {n} end-to-end incidents never listed")
     lat = [(poller.first[k] - at) * 1000 for k, at in due.items()]
-    await sse.until(lambda: all(k in sse.first for k in due), 30)
+    await sse.until(lambda: all(k in sse.first for k in due), 10)
     frames = [(sse.first[k] - at) * 1000 for k, at in due.items() if k in sse.first]
     log.warning(
         "e2e %d signals at %.0f/s: listed p50/p99 %.0f/%.0f ms (list request p50 %.1f ms, "
