@@ -14,6 +14,7 @@ from interventions_events.incidents import DetectionDecided
 
 from .decisions import KeyState, evolve_key
 from .domain import ACTIVE, Incident, evolve, parse_event
+from .replayfold import fold_all
 
 COLUMNS = (
     "id",
@@ -168,7 +169,7 @@ async def rebuild_read_model(
         await conn.execute(f"DELETE FROM {schema}.incidents")
         await conn.execute(f"DELETE FROM {schema}.keys")
         total = await conn.fetchval(f"SELECT count(*) FROM {schema}.events")
-        incidents, keys = await _fold_all(conn, schema, total, progress, page)
+        incidents, keys = await fold_all(conn, schema, total, progress, page)
         await rm.save(conn, incidents.values())
         await rm.save_keys(conn, keys.values())
         return await rm.content_hash(conn)
