@@ -3,6 +3,7 @@ its timeline, and the decisions taken for a key."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ class Queries:
         self.pool, self.schema = pool, schema
         self.store = EventStore(pool, schema)
         self.rm = ReadModel(schema)
+        self.lane = Lane(pool)
 
     async def get(self, incident_id: int) -> Incident | None:
         async with self.pool.acquire() as conn:
@@ -59,7 +61,7 @@ class Queries:
         JSON's fields in its order, so a row is its item (orjson writes datetimes as
         `isoformat()` does) and no Incident is built per row."""
         sql, args = page_sql(self.schema, f, limit=limit, before=before, columns=JSON_COLUMNS)
-        rows = await self.pool.fetch(sql, *args)
+        rows = await self.lane.fetch(sql, *args)
         items = [dict(r) for r in rows[:limit]]
         more = len(rows) > limit
         return orjson.dumps({"items": items, "next_cursor": str(items[-1]["id"]) if more else None})
@@ -101,6 +103,44 @@ class Queries:
             key_stream(key),
         )
         return {r["d"]: int(r["n"]) for r in rows}
+
+
+class Lane:
+    """Pool connections kept between reads while more reads are waiting. The pool resets a
+    connection on every release (one more round trip: ~0.13 ms of service and 0.06 ms of
+    PostgreSQL CPU per list page, 10 % of a page); under concurrent list requests a page's
+    connection goes straight to the next one, and back to the pool (reset) once no read is
+    pending. At most `size` connections at once, so the list never takes the whole pool."""
+
+    def __init__(self, pool: asyncpg.Pool, size: int = 4):
+        self.pool = pool
+        self.slots = asyncio.Semaphore(size)
+        self.free: list[Any] = []  # held, unused: only while reads are pending
+        self.pending = 0
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        self.pending += 1
+        try:
+            async with self.slots:
+                conn = self.free.pop() if self.free else await self.pool.acquire()
+                try:
+                    rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+                except BaseException:
+                    await self.pool.release(conn)  # the pool resets or drops a broken one
+                    raise
+                if self.pending - 1 > len(self.free):
+                    self.free.append(conn)  # a waiting read takes it
+                else:
+                    await self.pool.release(conn)
+                return rows
+        finally:
+            self.pending -= 1
+            if self.pending == 0:
+                await self._return_all()
+
+    async def _return_all(self) -> None:
+        while self.free:
+            await self.pool.release(self.free.pop())
 
 
 # the pinned incident JSON (`Incident.to_json`), field for field and in its order

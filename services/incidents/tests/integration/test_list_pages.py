@@ -3,6 +3,7 @@ cursor applied in every branch; walking the cursor returns each match exactly on
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ import pytest
 from incidents import commands as c
 from incidents.domain import Incident, decide, evolve
 from incidents.migrations import MIGRATIONS
-from incidents.queries import Filters, Queries
+from incidents.queries import Filters, Lane, Queries
 from incidents.readmodel import ReadModel
 from interventions_eventstore import CORE, create_pool, migrate
 
@@ -134,3 +135,28 @@ async def test_the_json_page_is_the_incidents_own_json_byte_for_byte(pool: async
             "next_cursor": str(nxt) if nxt is not None else None,
         }
         assert await q.page_json(f, limit=limit, before=before) == orjson.dumps(expected)
+
+
+async def test_the_read_lane_hands_connections_on_and_returns_them_all(pool: asyncpg.Pool) -> None:
+    """While reads wait, a connection goes from one to the next without the pool's reset (a
+    session setting made by the first read is still there); once none is pending every
+    connection is back in the pool, reset (nothing held at shutdown), also after a failure."""
+    lane = Lane(pool, size=1)
+    mark = "SELECT set_config('interventions.lane_test', $1, false) AS v"
+    seen = "SELECT coalesce(current_setting('interventions.lane_test', true), '') AS v"
+
+    async def read(sql: str, *args: str) -> str:
+        return str((await lane.fetch(sql, *args))[0]["v"])
+
+    burst = await asyncio.gather(read(mark, "x"), *(read(seen) for _ in range(20)))
+    assert burst == ["x"] * 21
+    assert (lane.pending, lane.free) == (0, [])
+    assert pool.get_idle_size() == pool.get_size()
+    assert await read(seen) == ""  # the pool reset it on the way back
+    failed, *rest = await asyncio.gather(
+        lane.fetch("SELECT no_such_column"), read(seen), read(seen), return_exceptions=True
+    )
+    assert isinstance(failed, asyncpg.PostgresError) and rest == ["", ""]
+    assert (lane.pending, lane.free) == (0, [])
+    assert pool.get_idle_size() == pool.get_size()
+    assert await read(mark, "y") == "y"  # and the lane still works
