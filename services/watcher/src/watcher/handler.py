@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -160,8 +161,8 @@ class SignalHandler:
             metrics.CONSUMED.labels(CONSUMER, records[0].topic).inc(len(records))
         if dead:
             metrics.DEAD_LETTERS.labels(CONSUMER).inc(dead)
-        for d in detections:
-            DETECTIONS.labels(d.data.type_name).inc()
+        for type_name, n in Counter(d.data.type_name for d in detections).items():
+            DETECTIONS.labels(type_name).inc(n)
 
 
 def _copy(rec: RawRecord) -> kafka.Record:
