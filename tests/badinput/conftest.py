@@ -27,6 +27,6 @@ async def stack(
 
 @pytest.fixture(scope="module")
 async def dlq(stack: Stack) -> AsyncIterator[TopicTap]:
-    t = TopicTap(stack.bootstrap, stack.prefix, [topics.DLQ]).start()
+    t = await TopicTap(stack.bootstrap, stack.prefix, [topics.DLQ]).start()
     yield t
     await t.stop()

@@ -28,7 +28,7 @@ async def tap(stack: Stack) -> AsyncIterator[TopicTap]:
     """Every record on every topic (tokens must never appear in one)."""
     from interventions_events import topics
 
-    t = TopicTap(stack.bootstrap, stack.prefix, list(topics.ALL_TOPICS)).start()
+    t = await TopicTap(stack.bootstrap, stack.prefix, list(topics.ALL_TOPICS)).start()
     yield t
     await t.stop()
 
