@@ -39,4 +39,10 @@ MIGRATIONS = [
         opened jsonb NOT NULL
     );
     """,
+    # 2: at most one active incident per key, enforced where concurrent writers meet (a reopen
+    # racing a detection that opens a new incident: the second to commit conflicts and retries)
+    """
+    CREATE UNIQUE INDEX incidents_one_active_per_key ON {schema}.incidents (key)
+        WHERE status IN ('open', 'acknowledged', 'mitigated');
+    """,
 ]

@@ -104,7 +104,10 @@ class ReadModel:
         )
 
     async def save(self, conn: asyncpg.Connection, incidents: Iterable[Incident]) -> None:
-        await conn.executemany(self._upsert, [_row(i) for i in incidents])
+        """Upsert; incidents leaving the active states first, so a batch that ends one
+        incident of a key and opens the next never trips the one-active-per-key index."""
+        ordered = sorted(incidents, key=lambda i: (i.active, i.id))
+        await conn.executemany(self._upsert, [_row(i) for i in ordered])
 
     async def save_keys(self, conn: asyncpg.Connection, keys: Iterable[KeyState]) -> None:
         rows = [(k.key, k.version, [[i, at.isoformat()] for i, at in k.opened]) for k in keys]

@@ -36,6 +36,18 @@ class StaleVersion(DomainError):
     """The request's `version` is not the incident's current version."""
 
 
+class KeyConflict(ConcurrencyError):
+    """Another writer made a different incident of the same key active first (the
+    one-active-per-key index): run again from the fresh state."""
+
+    def __init__(self, detail: str):
+        Exception.__init__(self, f"another incident of the key became active first: {detail}")
+        self.stream_id, self.expected_version = "incidents_one_active_per_key", -1
+
+
+ONE_ACTIVE_PER_KEY = "incidents_one_active_per_key"
+
+
 class IncidentService:
     def __init__(
         self,
@@ -121,6 +133,8 @@ class IncidentService:
             events = decide(cmd, state, self.clock())
             if not events:
                 return state
+            if isinstance(cmd, c.Reopen):
+                await self._refuse_second_active(conn, state)
             batch = Batch(self.pub)
             new = batch.incident(state, events, {"by": getattr(cmd, "by", "system")})
             await batch.commit(conn, self.store, self.rm, self.outbox)
@@ -131,6 +145,8 @@ class IncidentService:
             return await self._retrying(attempt)
         try:
             return await self._once(attempt)
+        except KeyConflict:  # this incident's version did not move: decide again, fresh
+            return await self._retrying(attempt)
         except ConcurrencyError:
             raise StaleVersion(
                 f"incident {cmd.incident_id} changed while your request ran (version "
@@ -229,9 +245,23 @@ class IncidentService:
             )
         return None
 
+    async def _refuse_second_active(self, conn: asyncpg.Connection, state: Incident) -> None:
+        """Reopening must not make a second active incident for the key."""
+        other = (await self.rm.active_by_key(conn, [state.key])).get(state.key)
+        if other is not None and other.id != state.id:
+            raise DomainError(
+                f"incident {other.id} for key {state.key} is {other.status}: work on it "
+                f"(or resolve it) instead of reopening incident {state.id}"
+            )
+
     async def _once(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await fn(conn)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await fn(conn)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != ONE_ACTIVE_PER_KEY:
+                raise
+            raise KeyConflict(str(exc.detail or exc)) from exc
 
     async def _retrying(
         self, fn: Callable[[asyncpg.Connection], Awaitable[T]], attempts: int = 20
