@@ -19,19 +19,41 @@ async def kill_and_restart(stack: Stack, names: list[str], delay: float) -> None
         await stack.restart(name)
 
 
-async def kill_with_backlog(stack: Stack, name: str = "incidents", limit_s: float = 10) -> None:
-    """SIGKILL `name` while its outbox holds rows: between publishing and marking published."""
+WAITING_ON = """
+SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT l.granted AND n.nspname = $1 AND c.relname = $2
+"""
+BETWEEN = "between publish and mark"
+
+
+async def kill_between_publish_and_mark(
+    stack: Stack, name: str = "incidents", limit_s: float = 15
+) -> bool:
+    """SIGKILL `name`'s outbox relay after the broker acknowledged a batch and before its
+    cursor moved. A side session holds the cursor table in SHARE mode (reads pass, writes
+    wait): the relay reads its cursor and rows, publishes them, has every ack, then waits
+    on its cursor update; once a session waits there the process is killed, the lock
+    released (the orphaned transaction never commits) and the service restarted. True if
+    the relay was caught there (the fault is then labelled so); else it is killed anyway."""
     conn = await asyncpg.connect(stack.database_url)
-    deadline = time.monotonic() + limit_s
+    caught = False
     try:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute(f"LOCK TABLE {name}.outbox_cursor IN SHARE MODE")
+        deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
-            if await conn.fetchval(f"SELECT count(*) FROM {name}.outbox"):
+            if await conn.fetchval(WAITING_ON, name, "outbox_cursor"):
+                caught = True
                 break
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.02)
+        stack.kill(name, at=BETWEEN if caught else "")
+        await tx.rollback()
     finally:
         await conn.close()
-    stack.kill(name)
     await stack.restart(name)
+    return caught
 
 
 async def terminate_repeatedly(stack: Stack, times: int, every: float) -> None:
@@ -46,7 +68,7 @@ async def lock_then_kill(stack: Stack, table: str, hold: float, victim: str | No
     lock = asyncio.create_task(stack.hold_lock(table, hold))
     if victim is not None:
         await asyncio.sleep(hold / 2)
-        stack.kill(victim)
+        stack.kill(victim, at="in tx")
     await lock
     if victim is not None:
         await stack.restart(victim)

@@ -46,9 +46,10 @@ async def test_sigkill_between_publish_and_mark_published_redelivers_harmlessly(
 ) -> None:
     load = stack.send(800, keys("relay", 40), rate=200)
     row = await run_scenario(
-        stack, "sigkill relay", "800 sig/40 keys", load, faults.kill_with_backlog(stack)
+        stack, "sigkill relay", "800 sig/40 keys", load, faults.kill_between_publish_and_mark(stack)
     )
     assert_clean(row)
+    assert faults.BETWEEN in row.faults, f"the kill missed the relay's window: {row}"
 
 
 async def test_terminated_connections_mid_load_are_retried(stack: Stack) -> None:

@@ -21,14 +21,15 @@ SERVICES = ["incidents", "watcher", "notifier", "issue-sync", "playbooks", "gate
 
 async def test_full_sigkill_every_service_three_times(stack: Stack) -> None:
     async def kills() -> None:
-        for delay in (0.3, 1.5, 3.0):  # early in a batch, mid-transaction, after commit
+        for _ in range(3):  # first, while the load keeps the relay busy
+            await faults.kill_between_publish_and_mark(stack)
+        for delay in (0.3, 1.5, 3.0):  # by timing: early in a batch, mid-transaction, after
             await faults.kill_and_restart(stack, SERVICES, delay)
-        for _ in range(3):
-            await faults.kill_with_backlog(stack)
 
     load = stack.send(20_000, keys("fkill", 100), rate=250)
     row = await run_scenario(stack, "sigkill x3 each", "20k sig/100 keys", load, kills())
     assert_clean(row, known=CRASH_WINDOWS)
+    assert f"{faults.BETWEEN} x3" in row.faults, f"a kill missed the relay's window: {row}"
 
 
 async def test_full_postgres_restart_immediate(stack: Stack) -> None:
