@@ -186,7 +186,7 @@ async def run_scenario(
     finally:
         await stack.untap(tap)
     faults_seen = summary(stack.faults[first_fault:])
-    if again:  # only the relay publishes there: a kill hit it between publish and mark
+    if again:  # only the relay publishes there: it died between its acks and its cursor
         faults_seen += f" ({again} incident records republished)"
     row = Row(
         name,
