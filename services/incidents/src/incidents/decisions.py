@@ -4,7 +4,7 @@ naming the rule that fired. Pure: no I/O, no clock."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -135,7 +135,7 @@ def evolve_key(state: KeyState, event: DetectionDecided) -> KeyState:
     opened = state.opened
     if event.decision == "opened" and event.incident_id is not None:
         opened = (*opened, (event.incident_id, event.at))[-KEEP_OPENED:]
-    return replace(state, version=state.version + 1, opened=opened)
+    return KeyState(state.key, state.version + 1, opened)  # half the cost of replace()
 
 
 def fold_key(key: str, events: Iterable[DetectionDecided]) -> KeyState:

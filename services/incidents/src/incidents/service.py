@@ -4,6 +4,7 @@ that appends to the incident store (reads are in queries.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import deque
@@ -46,6 +47,10 @@ class KeyConflict(ConcurrencyError):
 
 
 ONE_ACTIVE_PER_KEY = "incidents_one_active_per_key"
+# detections decided per write while the next ones are decided (see `_decide_all`); each
+# write is two statements, so a smaller step pays more round trips
+FLUSH_EVERY = 500
+YIELD_EVERY = 50
 
 
 class IncidentService:
@@ -178,25 +183,39 @@ class IncidentService:
     async def _decide_all(
         self, conn: asyncpg.Connection, batch: Batch, envs: Sequence[Envelope[Event]]
     ) -> None:
+        """Decide in order; every FLUSH_EVERY detections the events and messages so far are
+        written while the next ones are decided (same transaction and connection, one
+        statement in flight at a time), so the Python work overlaps PostgreSQL's."""
         keys = list(dict.fromkeys(e.data.key for e in envs if isinstance(e.data, DetectionData)))
         key_states = await self.rm.keys(conn, keys)
         active = await self.rm.active_by_key(conn, keys)
-        ids = _IdBlock(conn, self.schema, sum(1 for k in keys if k not in active))
+        lane = _Lane()
+        ids = _IdBlock(conn, self.schema, sum(1 for k in keys if k not in active), lane.idle)
         source = topics.full(topics.DETECTIONS, self.pub.prefix)
-        for env in envs:
-            assert isinstance(env.data, DetectionData)
-            det = _detection(env.id, env.data)
-            ks = batch.keys.get(det.key) or key_states.get(det.key) or KeyState(det.key)
-            inc = active.get(det.key)
-            if inc is not None:
-                inc = batch.incidents.get(inc.id, inc)
-            # inside the record's span: the outbox envelopes built now carry its traceparent
-            with tracing.record_span(
-                f"process {source}", env.traceparent, destination=source, message_id=env.id
-            ):
-                opened = await self._decide_one(ids, batch, env, det, ks, inc)
-            if opened is not None:
-                active[det.key] = opened
+        try:
+            for n, env in enumerate(envs, start=1):
+                assert isinstance(env.data, DetectionData)
+                det = _detection(env.id, env.data)
+                ks = batch.keys.get(det.key) or key_states.get(det.key) or KeyState(det.key)
+                inc = active.get(det.key)
+                if inc is not None:
+                    inc = batch.incidents.get(inc.id, inc)
+                # inside the record's span: the outbox envelopes built now carry its traceparent
+                with tracing.record_span(
+                    f"process {source}", env.traceparent, destination=source, message_id=env.id
+                ):
+                    opened = await self._decide_one(ids, batch, env, det, ks, inc)
+                if opened is not None:
+                    active[det.key] = opened
+                if n % FLUSH_EVERY == 0 and n < len(envs):
+                    await lane.idle()
+                    lane.start(batch.flush(conn, self.store, self.outbox))
+                if n % YIELD_EVERY == 0 and lane.busy:
+                    await asyncio.sleep(0)  # let the write send its next statement
+            await lane.idle()
+        except BaseException:
+            await lane.abandon()  # the connection must be free for the rollback
+            raise
 
     async def _decide_one(
         self,
@@ -278,16 +297,50 @@ class IncidentService:
         raise AssertionError("unreachable")
 
 
+class _Lane:
+    """At most one write in flight on a transaction's connection."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Future[None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self, write: Awaitable[None]) -> None:
+        self.task = asyncio.ensure_future(write)
+
+    async def idle(self) -> None:
+        """Wait for the write in flight (its error is raised here)."""
+        task, self.task = self.task, None
+        if task is not None:
+            await task
+
+    async def abandon(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            with contextlib.suppress(BaseException):
+                await task
+
+
 class _IdBlock:
     """Incident ids for one batch, drawn in one round trip on first need (one per key without
-    an active incident); a round trip per opening made a burst of new keys pay one each."""
+    an active incident); a round trip per opening made a burst of new keys pay one each.
+    `before` frees the connection first (a write may be in flight)."""
 
-    def __init__(self, conn: asyncpg.Connection, schema: str, expected: int):
-        self.conn, self.schema, self.expected = conn, schema, expected
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        schema: str,
+        expected: int,
+        before: Callable[[], Awaitable[None]],
+    ):
+        self.conn, self.schema, self.expected, self.before = conn, schema, expected, before
         self.ids: deque[int] = deque()
 
     async def take(self) -> int:
         if not self.ids:
+            await self.before()
             rows = await self.conn.fetch(
                 f"SELECT nextval('{self.schema}.incident_ids') AS id FROM generate_series(1, $1)",
                 max(self.expected, 1),

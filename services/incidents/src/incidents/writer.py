@@ -54,6 +54,7 @@ class Batch:
     # the traceparent when no span is exported: no record span changes it within a batch
     _idle_traceparent: str | None = field(default=None, init=False)
     _idle_traced: bool = field(default=False, init=False)
+    _queued: bool = field(default=False, init=False)  # outbox rows written: wake the relay
 
     def traceparent(self) -> str | None:
         """The current trace context, looked up once per batch unless spans are exported
@@ -115,17 +116,32 @@ class Batch:
     def add_messages(self, messages: list[OutboxMessage]) -> None:
         self.messages.extend(messages)
 
+    async def flush(self, conn: asyncpg.Connection, store: EventStore, outbox: Outbox) -> None:
+        """Write the events and messages collected so far (ConcurrencyError if a stream
+        moved), in the caller's transaction; the next ones continue the same streams. The
+        read model is left to `commit`: one row per incident and key, however many flushes."""
+        appends = []
+        for sid, s in self.streams.items():
+            if s.events:
+                appends.append(Append(sid, s.expected, s.events))
+                s.expected += len(s.events)
+                s.events = []
+        await store.append_many(appends, conn=conn, returning=False)
+        messages, self.messages = self.messages, []
+        await outbox.add(conn, messages, notify=False)
+        self._queued |= bool(messages)
+
     async def commit(
         self, conn: asyncpg.Connection, store: EventStore, rm: ReadModel, outbox: Outbox
     ) -> None:
         """Append (ConcurrencyError if any stream moved), project, queue for publishing."""
-        appends = [Append(sid, s.expected, s.events) for sid, s in self.streams.items() if s.events]
-        await store.append_many(appends, conn=conn, returning=False)
+        await self.flush(conn, store, outbox)
         if self.incidents:
             await rm.save(conn, self.incidents.values())
         if self.keys:
             await rm.save_keys(conn, self.keys.values())
-        await outbox.add(conn, self.messages)
+        if self._queued:
+            await outbox.notify(conn)
 
     def _stream(self, stream_id: str, expected: int) -> None:
         self.streams.setdefault(stream_id, _Stream(expected))

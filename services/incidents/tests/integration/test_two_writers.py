@@ -82,3 +82,45 @@ async def test_resolved_incidents_close_after_the_verification_period(
     clock[0] += timedelta(hours=2)
     assert await svc.close_verified() == 1
     assert await pool.fetchval("SELECT status FROM incidents.incidents WHERE id = 1") == "closed"
+
+
+async def test_batches_written_in_steps_keep_streams_and_outbox_whole(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch writes its events and messages every FLUSH_EVERY decisions while deciding
+    the next ones; with two replicas racing, a step that loses a stream rolls the whole
+    batch back: every detection is decided once, versions stay contiguous, and every
+    incident event has its one outbox row."""
+    import incidents.service as service_module
+
+    monkeypatch.setattr(service_module, "FLUSH_EVERY", 7)
+    monkeypatch.setattr(service_module, "YIELD_EVERY", 2)
+    keys = [f"BUDGET_s{k}_latency_p95" for k in range(5)]
+    envs = [detection(k) for _ in range(40) for k in keys]
+    a, b = service(pool), service(pool)
+    batches = [envs[i : i + 50] for i in range(0, len(envs), 50)]
+    await asyncio.gather(*(s.handle_detections(batch) for batch in batches for s in (a, b)))
+    rows = await pool.fetch("SELECT key, occurrences FROM incidents.incidents ORDER BY key")
+    assert [(r["key"], r["occurrences"]) for r in rows] == [(k, 40) for k in sorted(keys)]
+    streams = await pool.fetch(
+        "SELECT stream_id, count(*) AS n, min(stream_version) AS lo, max(stream_version) AS hi"
+        " FROM incidents.events GROUP BY stream_id"
+    )
+    assert len(streams) == 10
+    assert all(r["lo"] == 1 and r["hi"] == r["n"] for r in streams)
+    decided = await pool.fetchval(
+        "SELECT count(DISTINCT data->>'detection_id') FROM incidents.events"
+        " WHERE stream_id LIKE 'key-%'"
+    )
+    assert decided == 200
+    incident_events = await pool.fetchval(
+        "SELECT count(*) FROM incidents.events WHERE stream_id LIKE 'incident-%'"
+    )
+    outbox = await pool.fetchrow(
+        "SELECT count(*) AS n, min(position) AS lo, max(position) AS hi FROM incidents.outbox"
+    )
+    assert incident_events == 200 and outbox["n"] == 200
+    assert (outbox["lo"], outbox["hi"]) == (1, 200)
+    async with pool.acquire() as conn:
+        live = await ReadModel("incidents").content_hash(conn)
+    assert await rebuild_read_model(pool) == live
