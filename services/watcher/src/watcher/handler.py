@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+import asyncpg
 from interventions_events import Envelope, Event, InvalidEvent, utcnow
 from interventions_events.codec import decode_fields
 from interventions_eventstore import OutboxMessage
@@ -64,7 +65,19 @@ class SignalHandler:
         # only gathered when spans are exported: the hot path stays as it was
         origins: dict[str, tuple[str, str | None]] | None = {} if tracing.exporting() else None
         signals, bad = self.split(records, origins)
-        failing = await self.store.failing_keys({domain.subject_of(s[2]) for s in signals})
+        async with self.store.connection() as conn:
+            return await self._judged(records, signals, bad, origins, conn, started)
+
+    async def _judged(
+        self,
+        records: Sequence[RawRecord],
+        signals: list[Signal],
+        bad: list[kafka.Bad],
+        origins: Origins | None,
+        conn: asyncpg.Connection,
+        started: float,
+    ) -> list[Detection]:
+        failing = await self.store.failing_keys({domain.subject_of(s[2]) for s in signals}, conn)
         findings, seen = domain.judge(signals, self.settings, failing, utcnow())
         dead = [kafka.dead_letter_message(b, CONSUMER, self.runtime.prefix) for b in bad]
         for b in bad:
@@ -80,7 +93,7 @@ class SignalHandler:
             await self._send([*self.messages(detections, origins), *dead])
 
         if findings or seen:
-            detections = await self.store.commit_batch(findings, seen, publish)
+            detections = await self.store.commit_batch(findings, seen, publish, conn)
         else:
             detections = []
             await self._send(dead)

@@ -45,29 +45,48 @@ class WatcherStore:
              + (SELECT count(*) FROM failed)
         """
 
+    def connection(self) -> Any:
+        """One pooled connection for a whole batch (`failing_keys`, then `commit_batch`):
+        every acquire and release is a round trip more (the release resets the session)."""
+        return self.pool.acquire()
+
     async def commit_batch(
-        self, findings: Sequence[Finding], seen: Sequence[AgentSeen], publish: Publish
+        self,
+        findings: Sequence[Finding],
+        seen: Sequence[AgentSeen],
+        publish: Publish,
+        conn: asyncpg.Connection | None = None,
     ) -> list[Detection]:
         """Take the prior state of keys that pass, publish the batch's detections, record the
         new state; all in one transaction, so a failed publish leaves the state untouched and
-        the redelivered batch is judged the same way."""
+        the redelivered batch is judged the same way. With nothing to take (no key passes)
+        the state is one statement after the publish: atomic alone, no transaction's BEGIN
+        and COMMIT round trips (a failed publish still writes nothing)."""
+        if conn is None:
+            async with self.pool.acquire() as own:
+                return await self.commit_batch(findings, seen, publish, own)
         plan = domain.plan_state(findings)
-        async with self.pool.acquire() as conn, conn.transaction():
-            prior: set[str] = set()
-            if plan.first_pass:
-                rows = await conn.fetch(self._take, sorted(plan.first_pass))
-                prior = {r["key"] for r in rows}
-            detections = domain.emissions(findings, prior)
+        if not plan.first_pass:
+            detections = domain.emissions(findings, set())
+            if detections:
+                await publish(detections)
+            await conn.fetchval(self._write, *_write_args(plan, seen))
+            return detections
+        async with conn.transaction():
+            rows = await conn.fetch(self._take, sorted(plan.first_pass))
+            detections = domain.emissions(findings, {r["key"] for r in rows})
             if detections:
                 await publish(detections)
             await conn.fetchval(self._write, *_write_args(plan, seen))
         return detections
 
-    async def failing_keys(self, subjects: Collection[str]) -> set[str]:
+    async def failing_keys(
+        self, subjects: Collection[str], conn: asyncpg.Connection | None = None
+    ) -> set[str]:
         """Keys failing now for these agents or planner versions (passes matter only there)."""
         if not subjects:
             return set()
-        rows = await self.pool.fetch(
+        rows = await (conn or self.pool).fetch(
             f"SELECT key FROM {self.schema}.failing WHERE subject = ANY($1::text[])", list(subjects)
         )
         return {r["key"] for r in rows}
