@@ -43,7 +43,8 @@ def register(runtime: Runtime, service: Callable[[], IncidentService]) -> None:
         detections = [env for _, env in good if isinstance(env.data, DetectionData)]
         # heartbeats and events we do not record map to None and are skipped
         others = [(env.id, cmd) for _, env in good if (cmd := to_command(env.data)) is not None]
-        await service().handle_detections(detections, dead, consumer=GROUP)
+        if detections or dead:  # only other events: no empty transaction (three round trips)
+            await service().handle_detections(detections, dead, consumer=GROUP)
         if others:
             await service().record_external(others, (), consumer=GROUP)
 
