@@ -6,9 +6,9 @@ own: it joins the key's collecting storm, one alert ("N more incidents: ...") se
 `group_wait` later under its own dedup_key and resolved once every member is resolved. Each
 grouped delivery is recorded (NotificationSent, transition "grouped"), never dropped.
 
-Locks are taken in one order, deliveries -> pd_limits -> storms, so replicas never deadlock;
-the pd_limits row stays locked through the vendor call, so sends per key are serial and no
-sliding minute carries more than `rate_limit_per_min` events.
+Locks are taken in one order, deliveries -> pd_limits -> storms, so replicas never deadlock.
+A token is taken when a delivery is claimed (the sender's tx A), just before its vendor call
+outside the transaction, so sends start at most at the bucket's rate.
 """
 
 from __future__ import annotations

@@ -101,4 +101,15 @@ MIGRATIONS = [
         PRIMARY KEY (storm_id, incident_id, cycle, sink)
     );
     """,
+    # two-phase delivery: a claim commits the row `sending` (claim token, lease) before the
+    # vendor call; the outcome is recorded fenced on the token. uncertain_since: the start of
+    # the earliest attempt whose outcome is unknown (a Slack bot re-send first looks for it)
+    """
+    ALTER TABLE {schema}.deliveries ADD COLUMN claim_token uuid,
+        ADD COLUMN sending_since timestamptz, ADD COLUMN lease_until timestamptz,
+        ADD COLUMN uncertain_since timestamptz;
+    CREATE INDEX deliveries_lease ON {schema}.deliveries (lease_until) WHERE status = 'sending';
+    CREATE INDEX deliveries_open ON {schema}.deliveries (incident_id, sink, seq)
+        WHERE status IN ('pending', 'sending');
+    """,
 ]

@@ -105,6 +105,20 @@ class LoopSection(_Model):
     workers: int = Field(default=3, ge=1, le=8)
 
 
+class SenderSection(LoopSection):
+    # a row claimed `sending` for longer than its sink's timeout plus this margin is
+    # uncertain (its sender died, or lost its database) and is claimed again; the vendor step
+    # (a Slack read-back and the send) is cut at the timeout plus half the margin
+    lease_margin: Duration = _d("5s")
+
+    def lease(self, retry: Retry) -> timedelta:
+        return retry.timeout + self.lease_margin
+
+    def work(self, retry: Retry) -> timedelta:
+        """How long one vendor step may take before it is given up (inside the lease)."""
+        return retry.timeout + self.lease_margin / 2
+
+
 class SlaTargets(_Model):
     acknowledge: Duration | None = None
     mitigate: Duration | None = None
@@ -125,7 +139,7 @@ class NotifierSection(_Model):
     pagerduty: PagerDutySection = PagerDutySection()
     slack: SlackSection = SlackSection()
     sse: SseSection = SseSection()
-    sender: LoopSection = LoopSection(poll_interval=_d("500ms"))
+    sender: SenderSection = SenderSection(poll_interval=_d("500ms"))
     timers: LoopSection = LoopSection(workers=1)
     sla: dict[str, SlaTargets] = Field(default_factory=_default_sla)
 

@@ -1,7 +1,11 @@
 """A Slack stand-in: a real HTTP server for incoming webhooks (`POST /services/T/B/secret`,
 answers `ok` or 400 `invalid_blocks`/`no_text`) and the Web API `chat.postMessage` (bearer
-token, channel, thread_ts of an earlier message; answers `{"ok": ..., "ts": ...}`). Block Kit
-is checked against the documented limits; scripted 429s carry `Retry-After`."""
+token, channel, thread_ts of an earlier message, optional message `metadata`; answers
+`{"ok": ..., "ts": ...}`), `conversations.history` (a channel's top-level messages, newest
+first) and `conversations.replies` (one thread, oldest first), both GET with `channel`
+(and `ts`), `oldest`/`latest`/`inclusive`, `limit`, `cursor` and `include_all_metadata`.
+Block Kit and metadata are checked against the documented limits; scripted 429s carry
+`Retry-After`."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from ._http import base_url, close, serve
 
@@ -27,6 +32,18 @@ class Message:
     body: dict[str, Any]
     ts: str
     thread_ts: str | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        meta = self.body.get("metadata")
+        return meta if isinstance(meta, dict) else None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """The key the notifier put in the message metadata (bot mode), if any."""
+        payload = (self.metadata or {}).get("event_payload") or {}
+        key = payload.get("idempotency_key")
+        return key if isinstance(key, str) else None
 
 
 @dataclass
@@ -101,6 +118,37 @@ def check_message(body: Any) -> str | None:
     return None
 
 
+def check_metadata(meta: Any) -> str | None:
+    """Slack's error for a bad `metadata` argument: an object (or its JSON text) with a
+    non-empty `event_type` and an object `event_payload` of strings, numbers, booleans and
+    objects or arrays of objects of those."""
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            return "invalid_metadata_format"
+    if not isinstance(meta, dict) or set(meta) - {"event_type", "event_payload"}:
+        return "invalid_metadata_format"
+    kind, payload = meta.get("event_type"), meta.get("event_payload")
+    if not isinstance(kind, str) or not kind or not isinstance(payload, dict):
+        return "invalid_metadata_format"
+    if not all(_payload_value(v, nested=True) for v in payload.values()):
+        return "invalid_metadata_schema"
+    return None
+
+
+def _payload_value(v: Any, nested: bool) -> bool:
+    if isinstance(v, str | int | float | bool):
+        return True
+    if not nested:
+        return False
+    objects = v if isinstance(v, list) else [v]
+    return all(
+        isinstance(o, dict) and all(_payload_value(x, nested=False) for x in o.values())
+        for o in objects
+    )
+
+
 def block_errors(body: dict[str, Any]) -> list[str]:
     """The detailed block problems (for assertions in tests)."""
     return [e for i, b in enumerate(body.get("blocks") or []) for e in _check_block(b, i)]
@@ -117,7 +165,7 @@ class SlackStandIn:
     script: list[tuple[int, str]] = field(default_factory=list)  # (status, Retry-After)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _clock: int = 0
+    _last_us: int = 0
 
     def start(self) -> SlackStandIn:
         owner = self
@@ -148,8 +196,9 @@ class SlackStandIn:
             return list(self.messages)
 
     def _next_ts(self) -> str:
-        self._clock += 1
-        return f"{1_700_000_000 + self._clock}.{self._clock:06d}"
+        """Like Slack's: the wall-clock time in microseconds, unique and increasing."""
+        self._last_us = max(self._last_us + 1, int(time.time() * 1_000_000))
+        return f"{self._last_us // 1_000_000}.{self._last_us % 1_000_000:06d}"
 
     def _scripted(self, path: str, body: Any) -> tuple[int, Any, dict[str, str]] | None:
         if not self.script:
@@ -183,6 +232,8 @@ class SlackStandIn:
             if error:
                 return 200, {"ok": False, "error": error}, {}
             ts = self._next_ts()
+            if isinstance(body.get("metadata"), str):
+                body = {**body, "metadata": json.loads(body["metadata"])}
             self.messages.append(
                 Message(time.monotonic(), body["channel"], body, ts, body.get("thread_ts"))
             )
@@ -209,7 +260,79 @@ class SlackStandIn:
             m.ts == thread and m.via == body["channel"] for m in self.messages
         ):
             return "thread_not_found"
+        if "metadata" in body:
+            error = check_metadata(body["metadata"])
+            if error:
+                return error
         return check_message(body)
+
+    def read(
+        self, method: str, auth: str, query: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """conversations.history / conversations.replies over the accepted messages."""
+        path = f"/api/{method}"
+        with self._lock:
+            scripted = self._scripted(path, query)
+            if scripted:
+                return scripted
+            doc = self._read(method, auth, query)
+            self.calls.append(Call(time.monotonic(), path, query, 200, doc.get("error")))
+            return 200, doc, {}
+
+    def _read(self, method: str, auth: str, q: dict[str, str]) -> dict[str, Any]:
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else q.get("token")
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if token != self.bot_token:
+            return {"ok": False, "error": "invalid_auth"}
+        channel = q.get("channel")
+        if not channel or (method == "conversations.replies" and not q.get("ts")):
+            return {"ok": False, "error": "invalid_arguments"}
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        try:
+            oldest = float(q.get("oldest") or 0)
+            latest = float(q.get("latest") or 1e12)
+            limit = int(q.get("limit") or (1000 if method == "conversations.replies" else 100))
+            start = int(q.get("cursor") or 0)
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        limit = max(1, min(limit, 999))
+        inclusive = q.get("inclusive") in ("1", "true")
+        in_channel = [m for m in self.messages if m.via == channel]
+        if method == "conversations.history":
+            found = [m for m in reversed(in_channel) if not m.thread_ts]
+        else:
+            parent = [m for m in in_channel if m.ts == q["ts"]]
+            if not parent:
+                return {"ok": False, "error": "thread_not_found"}
+            found = parent + [m for m in in_channel if m.thread_ts == q["ts"]]
+
+        def in_range(m: Message) -> bool:
+            t = float(m.ts)
+            if inclusive:
+                return oldest <= t <= latest
+            return oldest < t < latest
+
+        found = [m for m in found if in_range(m)]
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        with_meta = q.get("include_all_metadata") in ("1", "true")
+        return {
+            "ok": True,
+            "messages": [_listed(m, with_meta) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+
+def _listed(m: Message, with_meta: bool) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": "message", "ts": m.ts, "text": m.body.get("text") or ""}
+    if m.thread_ts:
+        doc["thread_ts"] = m.thread_ts
+    if with_meta and m.metadata is not None:
+        doc["metadata"] = m.metadata
+    return doc
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -217,6 +340,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *_: Any) -> None:
         pass
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        method = url.path.removeprefix("/api/")
+        if method not in ("conversations.history", "conversations.replies"):
+            return self._send(404, {"ok": False, "error": "unknown_method"}, {})
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        auth = self.headers.get("authorization") or ""
+        self._send(*self.standin.read(method, auth, query))
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -19,6 +20,10 @@ class Outgoing:
     snapshot: dict[str, Any]
     team: str
     thread_ts: str | None = None
+    idempotency_key: str = ""
+    # set when an earlier attempt may have reached the vendor (its start): a sink that can
+    # read back looks for that message before sending again
+    uncertain_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
