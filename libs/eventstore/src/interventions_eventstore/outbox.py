@@ -139,12 +139,14 @@ class OutboxRelay:
             self._cursor = None
             try:
                 while not self._stopping.is_set():
+                    # cleared before the read: a commit notified from here on wakes the wait
+                    self._wake.clear()
                     # on the lock's own connection with the cursor kept in memory: three
                     # round trips per batch (rows, acks, mark) where a pooled connection, a
                     # cursor read and a mark transaction took eight (acquire and release
-                    # resets included), each one waited out by every event's latency
-                    if await self._publish(lock_conn, cached=True) == 0:
-                        self._wake.clear()
+                    # resets included), each one waited out by every event's latency; a
+                    # short batch read all there was, so no empty read follows it
+                    if await self._publish(lock_conn, cached=True) < self.batch_size:
                         with contextlib.suppress(asyncio.TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), self.idle_poll_s)
             finally:
