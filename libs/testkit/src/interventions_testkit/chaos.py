@@ -44,6 +44,7 @@ MODULES = {
 }
 PG_CTL = ("pg_ctlcluster", "--skip-systemctl-redirect")
 ROUTING_KEY = "CHA0SR0UT1NGKEY00000000000000001"
+SLACK_CHANNEL = "C0INCIDENTS"  # a channel ID: conversations.history takes IDs only
 USERS = {
     "viewer": ("vic@example.com", ["viewer"]),
     "responder": ("rita@example.com", ["responder"]),
@@ -246,7 +247,10 @@ class Stack:
             "INTERVENTIONS_CONSOLE_URL": self.url,
             "PAGERDUTY_EVENTS_URL": self.pagerduty.url,
             "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
-            "SLACK_WEBHOOK_URL": self.slack.webhook_url,
+            # bot mode: messages carry their idempotency key (metadata), read back on resend
+            "SLACK_BOT_TOKEN": self.slack.bot_token,
+            "SLACK_CHANNEL": SLACK_CHANNEL,
+            "SLACK_API_URL": self.slack.api_url,
             "GITHUB_TOKEN": self.github.token,
             "GITHUB_API_URL": self.github.url,
             **upstreams,

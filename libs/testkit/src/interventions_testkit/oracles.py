@@ -237,9 +237,19 @@ def check_tickets(issues: Mapping[int, Any], incidents: list[int], v: Verdict) -
 
 
 def check_slack(bodies: Iterable[dict[str, Any]], v: Verdict) -> int:
-    """No Slack message posted twice with the same content; returns the duplicates."""
-    counts = Counter(orjson.dumps(b, option=orjson.OPT_SORT_KEYS) for b in bodies)
+    """No Slack message posted twice: per idempotency key where the message metadata
+    carries one (bot mode), else per identical content; returns the duplicates."""
+    counts = Counter(_slack_identity(b) for b in bodies)
     return sum(n - 1 for n in counts.values() if n > 1)
+
+
+def _slack_identity(body: dict[str, Any]) -> bytes:
+    meta = body.get("metadata")
+    payload = meta.get("event_payload") if isinstance(meta, dict) else None
+    key = payload.get("idempotency_key") if isinstance(payload, dict) else None
+    if isinstance(key, str):
+        return b"key:" + key.encode()
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
 def max_per_window(times: Iterable[float], window: float) -> int:

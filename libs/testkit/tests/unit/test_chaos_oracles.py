@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
+from interventions_testkit import oracles
 from interventions_testkit.chaos_runner import summary
 from interventions_testkit.oracles import relay_gaps
 
@@ -85,3 +87,18 @@ def test_fault_summary_folds_runs_and_keeps_order() -> None:
         "lock t, SIGKILL incidents, SIGKILL watcher, SIGKILL incidents, SIGKILL watcher, x x3"
     )
     assert summary([]) == "none"
+
+
+def test_check_slack_counts_resends_per_idempotency_key_from_the_metadata() -> None:
+    def body(key: str, thread: str | None = None) -> dict[str, Any]:
+        meta = {
+            "event_type": "interventions_notification",
+            "event_payload": {"idempotency_key": key},
+        }
+        return {"channel": "C0INCIDENTS", "text": "same", "metadata": meta, "thread_ts": thread}
+
+    v = oracles.Verdict()
+    # same text under two keys is two messages; one key posted twice is a duplicate
+    assert oracles.check_slack([body("a"), body("b")], v) == 0
+    assert oracles.check_slack([body("a", "1.1"), body("b"), body("a", "1.2")], v) == 1
+    assert oracles.check_slack([{"text": "x"}, {"text": "x"}, {"text": "y"}], v) == 1
