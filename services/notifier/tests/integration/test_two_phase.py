@@ -272,3 +272,38 @@ async def test_a_late_outcome_from_an_expired_claim_does_not_overwrite_the_newer
     (row,) = await _rows(pool)
     assert row["status"] == "sent" and row["attempts"] == 2 and row["uncertain_since"] is not None
     assert await _outbox_events(pool) == ["NotificationSent"]
+
+
+class LoseAnswer:
+    """A sink whose first answer is lost on the way back (a read timeout after the post)."""
+
+    def __init__(self, sink: Sink):
+        self.sink = sink
+        self.lost = False
+
+    async def send(self, out: Outgoing) -> Outcome:
+        outcome = await self.sink.send(out)
+        if not self.lost:
+            self.lost = True
+            return Outcome(False, None, "ReadTimeout", retryable=True)
+        return outcome
+
+
+async def test_bot_mode_a_lost_answer_makes_the_retry_look_before_posting(
+    pool: asyncpg.Pool, slack: SlackStandIn
+) -> None:
+    async with httpx.AsyncClient() as client:
+        service, sink = await _setup(pool, slack, "bot", client)
+        sender = Sender(service, {"slack": LoseAnswer(sink)})
+        await service.handle([_opened(1)], [])
+        await _drain(sender)
+        (row,) = await _rows(pool)
+        assert row["status"] == "pending" and row["uncertain_since"] is not None
+        await _drain(sender, datetime.now(UTC) + timedelta(minutes=10))  # past the back-off
+    (message,) = slack.snapshot()
+    (row,) = await _rows(pool)
+    assert row["status"] == "sent" and row["slack_ts"] == message.ts and row["attempts"] == 2
+    assert [c.path for c in slack.calls] == [
+        "/api/chat.postMessage",
+        "/api/conversations.history",
+    ]
