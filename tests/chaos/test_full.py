@@ -15,7 +15,10 @@ from . import faults
 from .test_ci_subset import assert_clean, keys
 
 pytestmark = [pytest.mark.chaos_full, pytest.mark.slow, pytest.mark.timeout(1800)]
-CRASH_WINDOWS = ("duplicate Slack message", "PagerDuty trigger resent")
+# a trigger resent under its dedup_key after a crash between PagerDuty's 202 and the commit
+# is one alert to PagerDuty (counted apart as "resent"); a duplicate Slack message is not
+# tolerated (bot mode reads the channel back before posting an uncertain delivery again)
+CRASH_WINDOWS = ("PagerDuty trigger resent",)
 SERVICES = ["incidents", "watcher", "notifier", "issue-sync", "playbooks", "gateway"]
 
 
