@@ -102,3 +102,14 @@ def test_check_slack_counts_resends_per_idempotency_key_from_the_metadata() -> N
     assert oracles.check_slack([body("a"), body("b")], v) == 0
     assert oracles.check_slack([body("a", "1.1"), body("b"), body("a", "1.2")], v) == 1
     assert oracles.check_slack([{"text": "x"}, {"text": "x"}, {"text": "y"}], v) == 1
+
+
+def test_a_queued_ticket_create_covers_an_incident_a_missing_one_does_not() -> None:
+    @dataclass
+    class Issue:
+        body: str
+
+    issues = {1: Issue("x " + oracles.marker(7))}
+    v = oracles.Verdict()
+    assert oracles.check_tickets(issues, [7, 8, 9], v, queued={8}) == 0
+    assert v.problems == ["1 sev1/sev2 incident(s) without a ticket: [9]"]
