@@ -255,6 +255,7 @@ _ISSUE_UPDATE: Shape = (
         "type": str,
     },
 )
+_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})  # content-creating for the limit
 _REASONS = {"closed": {"completed", "not_planned", "duplicate"}, "open": {"reopened"}}
 
 
@@ -269,10 +270,16 @@ class GitHubStandIn(StandIn):
         repo: str = "ops",
         scopes: str | None = "repo",
         can_push: bool = True,
+        secondary_limit: int = 80,
+        secondary_window: float = 60.0,
     ) -> None:
         super().__init__()
         self.token, self.owner, self.repo = token, owner, repo
         self.scopes, self.can_push = scopes, can_push
+        # GitHub's secondary rate limit: at most 80 content-creating requests per minute
+        self.secondary_limit, self.secondary_window = secondary_limit, secondary_window
+        self.writes: list[float] = []  # arrival times of accepted content-creating requests
+        self.rate_limited = 0  # how many requests were answered with a secondary-limit 403
         self.issues: dict[int, GitHubIssue] = {}
         self.created = 0
         base = rf"/repos/{re.escape(owner)}/{re.escape(repo)}"
@@ -301,7 +308,33 @@ class GitHubStandIn(StandIn):
         if not h.get("user-agent"):
             self.violation("no User-Agent header")
             return 403, {"message": "Request forbidden by administrative rules"}
+        if request.method in _WRITES:
+            limited = self._secondary_limit()
+            if limited is not None:
+                return limited
         return self.need_json(request, body)
+
+    def _secondary_limit(self) -> Reply | None:
+        """Count a content-creating request; past the limit answer the way GitHub documents
+        it: 403 with `retry-after` and a message naming the secondary rate limit."""
+        now = time.time()
+        with self.lock:
+            recent = [t for t in self.writes if now - t < self.secondary_window]
+            if len(recent) >= self.secondary_limit:
+                self.rate_limited += 1
+                wait = max(1, int(self.secondary_window - (now - recent[0])) + 1)
+                return (
+                    403,
+                    {
+                        "message": "You have exceeded a secondary rate limit. Please wait a "
+                        "few minutes before you try again.",
+                        "documentation_url": "https://docs.github.com/rest/using-the-rest-api/"
+                        "rate-limits-for-the-rest-api#about-secondary-rate-limits",
+                    },
+                    {"retry-after": str(wait)},
+                )
+            self.writes.append(now)
+        return None
 
     async def _repo(self, request: Request, m: re.Match[str], body: Any) -> Reply:
         headers = {"X-OAuth-Scopes": self.scopes} if self.scopes is not None else {}
