@@ -9,10 +9,21 @@ from typing import Any
 
 from interventions_platform.config import ConfigError, IssueProviderSection, section
 from interventions_platform.durations import Duration, parse_duration
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 # Test-only hook (see docs/issue-sync.md): exit right after a tracker create returns.
 CRASH_AFTER_CREATE_ENV = "INTERVENTIONS_TEST_CRASH_AFTER_CREATE"
+
+
+# Per provider (tokens per minute, burst); any 60 s carry at most burst + per_minute writes.
+# GitHub documents a secondary limit of 80 content-creating requests per minute (and 500 per
+# hour): 60 + 20 = 80. GitLab.com and Jira Cloud publish no fixed per-minute number for
+# issue writes, so they get a conservative 60/min.
+PACING_DEFAULTS: dict[str, tuple[float, int]] = {
+    "github": (60.0, 20),
+    "gitlab": (60.0, 10),
+    "jira": (60.0, 10),
+}
 
 
 class SyncSection(BaseModel):
@@ -25,9 +36,18 @@ class SyncSection(BaseModel):
     auth_retry: Duration = parse_duration("15m")
     request_timeout: Duration = parse_duration("15s")
     max_rate_limit_wait: Duration = parse_duration("1h")
+    # Proactive pacing of content-creating tracker calls (create, comment, close, reopen),
+    # shared by all replicas; unset = the provider's default in PACING_DEFAULTS.
+    pacing_per_minute: float | None = Field(default=None, gt=0)
+    pacing_burst: int | None = Field(default=None, ge=1)
     # Kafka group session: shorter means faster failover and a faster first join (the
     # embedded Tansu broker holds a new group's first join for about half of it).
     session_timeout: Duration = parse_duration("15s")
+
+    def pacing(self, provider: str) -> tuple[float, int]:
+        """(tokens per minute, burst) for `provider`."""
+        rate, burst = PACING_DEFAULTS.get(provider, (60.0, 10))
+        return (self.pacing_per_minute or rate, self.pacing_burst or burst)
 
     def subscriber_overrides(self) -> dict[str, int]:
         """Session and heartbeat settings for the FastStream subscriber."""

@@ -47,6 +47,14 @@ MIGRATIONS = [
     """
     ALTER TABLE {schema}.ops ADD COLUMN traceparent text;
     """,
+    # the token bucket that paces content-creating tracker calls across all replicas
+    """
+    CREATE TABLE {schema}.pacing (
+        provider text PRIMARY KEY,
+        tokens double precision NOT NULL,
+        refilled_at timestamptz NOT NULL
+    );
+    """,
 ]
 
 
@@ -201,6 +209,40 @@ class SyncStore:
             f"UPDATE {self.s}.links SET state = $2, updated_at = now() WHERE incident_id = $1",
             incident_id,
             state,
+        )
+
+    async def take_token(
+        self, conn: asyncpg.Connection, provider: str, per_minute: float, burst: int
+    ) -> float:
+        """Take one token from the provider's shared bucket: 0.0 when taken, else the seconds
+        until the next token (nothing is taken then). The row lock serialises replicas."""
+        async with conn.transaction():
+            await conn.execute(
+                f"INSERT INTO {self.s}.pacing (provider, tokens, refilled_at) "
+                "VALUES ($1, $2, clock_timestamp()) ON CONFLICT (provider) DO NOTHING",
+                provider,
+                float(burst),
+            )
+            row = await conn.fetchrow(
+                f"SELECT tokens, extract(epoch FROM clock_timestamp() - refilled_at) AS age "
+                f"FROM {self.s}.pacing WHERE provider = $1 FOR UPDATE",
+                provider,
+            )
+            rate = per_minute / 60.0
+            tokens = min(float(burst), row["tokens"] + max(0.0, float(row["age"])) * rate)
+            wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+            await conn.execute(
+                f"UPDATE {self.s}.pacing SET tokens = $2, refilled_at = clock_timestamp() "
+                "WHERE provider = $1",
+                provider,
+                tokens - 1.0 if wait == 0.0 else tokens,
+            )
+        return wait
+
+    async def queued(self, conn: asyncpg.Connection) -> int:
+        """Ops still waiting to be performed (all incidents)."""
+        return int(
+            await conn.fetchval(f"SELECT count(*) FROM {self.s}.ops WHERE status = 'pending'")
         )
 
     async def ops_of(self, conn: asyncpg.Connection, incident_id: int) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import asyncpg
 from interventions_platform import tracing
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from .adapters.base import (
     AuthError,
@@ -28,7 +28,7 @@ from .adapters.base import (
 )
 from .perform import Performer
 from .settings import SyncSection
-from .store import PendingOp, SyncStore
+from .store import Link, PendingOp, SyncStore
 
 log = logging.getLogger(__name__)
 LOCK_SPACE = 5471  # advisory-lock key space of issue-sync (second key = incident id)
@@ -36,6 +36,13 @@ OPS = Counter(
     "interventions_issue_sync_ops_total",
     "Ticket operations by outcome",
     ["provider", "operation", "outcome"],
+)
+
+QUEUED = Gauge("interventions_issue_sync_queued_ops", "Ticket operations waiting to be performed")
+PACED = Counter(
+    "interventions_issue_sync_paced_waits_total",
+    "Times a tracker call waited for a pacing token",
+    ["provider"],
 )
 
 
@@ -55,6 +62,8 @@ class SyncWorker:
         self.tuning = tuning
         self.paused_until = 0.0
         self.failures = 0
+        self.pacing = False  # inside a pacing episode (logged once when it starts and ends)
+        self.paced_ops = 0
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -90,6 +99,10 @@ class SyncWorker:
             return 0
         async with self.pool.acquire() as conn:
             heads = await self.store.due_heads(conn)
+            QUEUED.set(await self.store.queued(conn))
+        if not heads and self.pacing:  # the queue drained: the pacing episode is over
+            log.info("pacing ended: %d time(s) an op waited for a token", self.paced_ops)
+            self.pacing, self.paced_ops = False, 0
         done = 0
         for op in heads:
             if self._paused() > 0:
@@ -105,12 +118,36 @@ class SyncWorker:
                 return 0  # another replica is on it
             try:
                 op = await self.store.head(conn, incident_id)
-                if op is None:
+                if op is None or not await self._token(conn, op):
                     return 0
                 await self._attempt(conn, op)
                 return 1
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1, $2)", LOCK_SPACE, incident_id)
+
+    async def _token(self, conn: asyncpg.Connection, op: PendingOp) -> bool:
+        """Take a pacing token for the op's tracker call; without one the op stays queued
+        (untouched, so its incident's order holds) and the worker sleeps until the next."""
+        if not _writes(op, await self.store.link(conn, op.incident_id)):
+            return True
+        provider = self.tracker.provider
+        rate, burst = self.tuning.pacing(provider)
+        wait = await self.store.take_token(conn, provider, rate, burst)
+        if wait <= 0:
+            return True
+        PACED.labels(provider).inc()
+        self.paced_ops += 1
+        if not self.pacing:
+            self.pacing = True
+            log.warning(
+                "%s pacing: more than %.0f tracker writes/min (burst %d); ops stay queued "
+                "and drain at that rate",
+                provider,
+                rate,
+                burst,
+            )
+        self.paused_until = max(self.paused_until, time.monotonic() + wait)
+        return False
 
     async def _attempt(self, conn: asyncpg.Connection, op: PendingOp) -> None:
         await self.store.start_attempt(conn, op)
@@ -191,3 +228,17 @@ class SyncWorker:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+def _writes(op: PendingOp, link: Link | None) -> bool:
+    """Whether performing the op makes a content-creating tracker call (create, comment,
+    close, reopen: at most one per op), mirroring `Performer.perform`."""
+    if op.kind == "open":
+        return link is None
+    if link is None or link.state == "missing":
+        return False
+    if op.kind in ("close", "ensure_closed"):
+        return link.state != "closed"
+    if op.kind == "reopen":
+        return link.state != "open"
+    return op.kind == "comment"

@@ -73,3 +73,36 @@ def test_retry_after_reads_seconds_dates_and_rate_limit_reset() -> None:
     assert retry_after_seconds(date, now=1767225600.0) == 30
     reset = httpx.Headers({"X-RateLimit-Reset": "1767225660"})
     assert retry_after_seconds(reset, now=1767225600.0) == 60
+
+
+def test_pacing_defaults_per_provider_and_overrides() -> None:
+    cfg = load({}, env={}).sync
+    assert cfg.pacing("github") == (60.0, 20)  # 20 + 60 <= GitHub's 80 per minute
+    assert cfg.pacing("jira") == (60.0, 10) and cfg.pacing("gitlab") == (60.0, 10)
+    tuned = load({"issue_sync": {"pacing_per_minute": 30, "pacing_burst": 5}}, env={}).sync.pacing(
+        "github"
+    )
+    assert tuned == (30.0, 5)
+    with pytest.raises(ConfigError):
+        load({"issue_sync": {"pacing_per_minute": 0}}, env={})
+
+
+def test_github_secondary_rate_limit_403_is_a_rate_limit_not_an_auth_error() -> None:
+    from issue_sync.adapters.base import AuthError, RateLimited, raise_for
+
+    secondary = httpx.Response(
+        403,
+        headers={"retry-after": "7"},
+        json={"message": "You have exceeded a secondary rate limit. Please wait."},
+    )
+    with pytest.raises(RateLimited) as limited:
+        raise_for(secondary, "create issue", auth_hint="x")
+    assert limited.value.retry_after == 7
+    no_header = httpx.Response(403, json={"message": "You have exceeded a secondary rate limit"})
+    with pytest.raises(RateLimited) as limited:
+        raise_for(no_header, "create issue", auth_hint="x")
+    assert limited.value.retry_after == 60  # GitHub: wait at least a minute without a header
+    with pytest.raises(AuthError):
+        raise_for(
+            httpx.Response(403, json={"message": "Resource not accessible"}), "x", auth_hint="x"
+        )

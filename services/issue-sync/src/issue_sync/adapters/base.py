@@ -125,7 +125,7 @@ def raise_for(response: httpx.Response, what: str, *, auth_hint: str) -> None:
     if code < 400:
         return
     detail = _vendor_message(response)
-    if code == 429 or (code == 403 and response.headers.get("x-ratelimit-remaining") == "0"):
+    if code == 429 or (code == 403 and _rate_limited_403(response, detail)):
         wait = retry_after_seconds(response.headers)
         raise RateLimited(
             f"{what}: rate limited, retrying in {wait:.0f}s", retry_after=wait, status_code=code
@@ -144,6 +144,17 @@ def raise_for(response: httpx.Response, what: str, *, auth_hint: str) -> None:
             retry_after=retry if retry >= 0 else None,
         )
     raise Rejected(f"{what}: rejected (HTTP {code}) {detail}".rstrip(), status_code=code)
+
+
+def _rate_limited_403(response: httpx.Response, detail: str) -> bool:
+    """GitHub answers an exhausted primary limit with `X-RateLimit-Remaining: 0` and a
+    secondary limit with a `retry-after` header and/or a "secondary rate limit" message."""
+    h = response.headers
+    return (
+        h.get("x-ratelimit-remaining") == "0"
+        or "retry-after" in h
+        or "secondary rate limit" in detail.lower()
+    )
 
 
 def _vendor_message(response: httpx.Response) -> str:
