@@ -39,7 +39,10 @@ SETTINGS = """interventions:
   issue_provider:
     provider: github
     config: {token: "${GITHUB_TOKEN}", owner: acme, repo: ops}
-  issue_sync: {poll_interval: 200ms, retry_initial: 200ms, retry_max: 1s, session_timeout: 6s}
+  # this test is about replicas agreeing: tracker pacing (tested in issue-sync's own suite)
+  # is set far above the 200 tickets it creates, and so is the stand-in's limit
+  issue_sync: {poll_interval: 200ms, retry_initial: 200ms, retry_max: 1s, session_timeout: 6s,
+               pacing_per_minute: 60000, pacing_burst: 1000}
   notifier:
     # this test is about replicas agreeing; storm grouping and the PagerDuty rate limit
     # (which would fold these 100 pages into a storm alert) are tested in notifier and chaos
@@ -93,7 +96,7 @@ async def replicas(
     kafka_bootstrap: str, database_url: str, topic_prefix: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Replicas, PagerDutyStandIn, GitHubStandIn]]:
     pagerduty = PagerDutyStandIn().start()
-    github = GitHubStandIn().start()
+    github = GitHubStandIn(secondary_limit=100_000).start()
     (tmp_path / "settings.yaml").write_text(SETTINGS)
     await ensure_topics(kafka_bootstrap, topic_prefix)
     env = {
