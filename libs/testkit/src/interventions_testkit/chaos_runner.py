@@ -108,13 +108,15 @@ async def verify(stack: Stack, tap: TopicTap, since: int, acked: dict[str, str])
         await oracles.check_relay(conn, since, tap.values("incidents"), v)
         await oracles.check_read_model(conn, v)
         paged = await oracles.paged_incidents(conn)
+        queued = await oracles.queued_ticket_creates(conn)  # paced: late, not lost
     finally:
         await conn.close()
     effects = {
         "PagerDuty trigger resent": oracles.check_pages(stack.pagerduty.calls, paged, v),
-        "duplicate ticket": oracles.check_tickets(stack.github.issues, paged, v),
+        "duplicate ticket": oracles.check_tickets(stack.github.issues, paged, v, queued),
         "duplicate Slack message": oracles.check_slack([m.body for m in stack.slack.snapshot()], v),
     }
+    oracles.check_vendor_rate_limits(stack.github, v)  # tickets within GitHub's limits
     for what, total in effects.items():  # effects are cumulative: judge this scenario's share
         new = total - stack.effect_dups.get(what, 0)
         stack.effect_dups[what] = total

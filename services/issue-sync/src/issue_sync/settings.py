@@ -17,10 +17,10 @@ CRASH_AFTER_CREATE_ENV = "INTERVENTIONS_TEST_CRASH_AFTER_CREATE"
 
 # Per provider (tokens per minute, burst); any 60 s carry at most burst + per_minute writes.
 # GitHub documents a secondary limit of 80 content-creating requests per minute (and 500 per
-# hour): 60 + 20 = 80. GitLab.com and Jira Cloud publish no fixed per-minute number for
+# hour): 60 + 15 = 75, a margin for clocks and a window edge. GitLab.com and Jira Cloud publish no fixed per-minute number for
 # issue writes, so they get a conservative 60/min.
 PACING_DEFAULTS: dict[str, tuple[float, int]] = {
-    "github": (60.0, 20),
+    "github": (60.0, 15),
     "gitlab": (60.0, 10),
     "jira": (60.0, 10),
 }

@@ -77,7 +77,7 @@ def test_retry_after_reads_seconds_dates_and_rate_limit_reset() -> None:
 
 def test_pacing_defaults_per_provider_and_overrides() -> None:
     cfg = load({}, env={}).sync
-    assert cfg.pacing("github") == (60.0, 20)  # 20 + 60 <= GitHub's 80 per minute
+    assert cfg.pacing("github") == (60.0, 15)  # 15 + 60 < GitHub's 80 per minute
     assert cfg.pacing("jira") == (60.0, 10) and cfg.pacing("gitlab") == (60.0, 10)
     tuned = load({"issue_sync": {"pacing_per_minute": 30, "pacing_burst": 5}}, env={}).sync.pacing(
         "github"
