@@ -32,7 +32,9 @@ def encode(env: Envelope[Any]) -> bytes:
     return orjson.dumps(to_dict(env))
 
 
-def to_dict(env: Envelope[Any]) -> JsonDict:
+def to_dict(env: Envelope[Any], data: JsonDict | None = None) -> JsonDict:
+    """The CloudEvents document; `data` = `env.data` already dumped in JSON mode, if the
+    caller has it (a writer that stores the same dump saves a second `model_dump`)."""
     doc: JsonDict = {
         "specversion": env.specversion,
         "id": env.id,
@@ -41,7 +43,7 @@ def to_dict(env: Envelope[Any]) -> JsonDict:
         "time": env.time.isoformat(),
         "datacontenttype": env.datacontenttype,
         "schemaversion": env.schemaversion,
-        "data": env.data.model_dump(mode="json"),
+        "data": env.data.model_dump(mode="json") if data is None else data,
     }
     if env.subject is not None:
         doc["subject"] = env.subject
