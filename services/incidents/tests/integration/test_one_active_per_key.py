@@ -6,35 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any, cast
 
 import asyncpg
 import pytest
 from incidents import commands as c
 from incidents.domain import DomainError
-from incidents.migrations import MIGRATIONS
 from incidents.readmodel import ReadModel, rebuild_read_model
 from incidents.service import IncidentService
-from incidents.settings import load_settings
-from interventions_eventstore import CORE, create_pool, migrate
-from interventions_platform.kafka import Publisher
 
-from .test_two_writers import detection
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, max_size=10)
-    await migrate(p, "incidents", CORE)
-    await migrate(p, "incidents", MIGRATIONS, component="incidents")
-    yield p
-    await p.close()
-
-
-def service(pool: asyncpg.Pool) -> IncidentService:
-    pub = Publisher(cast(Any, None), "interventions/incidents", "t.")  # builds messages only
-    return IncidentService(pool, pub, load_settings({}))
+from .test_two_writers import detection, service
 
 
 async def active(pool: asyncpg.Pool) -> list[tuple[str, int]]:

@@ -5,29 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import asyncpg
 import pytest
-from incidents.migrations import MIGRATIONS
 from incidents.readmodel import ReadModel, rebuild_read_model
 from incidents.service import IncidentService
 from incidents.settings import load_settings
 from interventions_events import Envelope, Event
 from interventions_events.detections import BudgetExceeded
-from interventions_eventstore import CORE, create_pool, migrate
 from interventions_platform.kafka import Publisher
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, max_size=10)
-    await migrate(p, "incidents", CORE)
-    await migrate(p, "incidents", MIGRATIONS, component="incidents")
-    yield p
-    await p.close()
 
 
 def service(pool: asyncpg.Pool) -> IncidentService:
