@@ -46,14 +46,25 @@ class Slack:
         assert self.vendors.slack_webhook_url is not None
         url = self.vendors.slack_webhook_url.get_secret_value()
         # the webhook URL is a secret: the span gets its host only
-        with tracing.client_span("slack", "POST", tracing.redacted(url)) as span:
+        response = await self._call(
+            "POST", url, "webhook", span_url=tracing.redacted(url), json=message
+        )
+        if isinstance(response, Outcome):
+            return response
+        return classify(response, target="webhook")
+
+    async def _call(
+        self, verb: str, url: str, target: str, *, span_url: str | None = None, **kw: Any
+    ) -> httpx.Response | Outcome:
+        """One traced request; a transport error comes back as its Outcome."""
+        with tracing.client_span("slack", verb, span_url or url) as span:
             try:
-                response = await self.client.post(url, json=message, timeout=self.timeout)
+                response = await self.client.request(verb, url, timeout=self.timeout, **kw)
             except httpx.HTTPError as exc:
                 tracing.set_status(span, None, type(exc).__name__)
-                return transport_error(exc, "webhook")
+                return transport_error(exc, target)
             tracing.set_status(span, response.status_code)
-        return classify(response, target="webhook")
+        return response
 
     def channel(self, team: str) -> str:
         return self.settings.notifier.slack.channels.get(team) or str(self.vendors.slack_channel)
@@ -71,15 +82,9 @@ class Slack:
             if found is not None:
                 return found
         url = self.vendors.slack_api_url.rstrip("/") + "/chat.postMessage"
-        with tracing.client_span("slack", "POST", url) as span:
-            try:
-                response = await self.client.post(
-                    url, json=body, headers=headers, timeout=self.timeout
-                )
-            except httpx.HTTPError as exc:
-                tracing.set_status(span, None, type(exc).__name__)
-                return transport_error(exc, channel)
-            tracing.set_status(span, response.status_code)
+        response = await self._call("POST", url, channel, json=body, headers=headers)
+        if isinstance(response, Outcome):
+            return response
         if response.status_code != 200:
             return classify(response, target=channel)
         return _api_result(response, channel)
@@ -101,15 +106,9 @@ class Slack:
         if thread:
             params["ts"] = thread
         for _ in range(MAX_PAGES):
-            with tracing.client_span("slack", "GET", url) as span:
-                try:
-                    response = await self.client.get(
-                        url, params=params, headers=headers, timeout=self.timeout
-                    )
-                except httpx.HTTPError as exc:
-                    tracing.set_status(span, None, type(exc).__name__)
-                    return transport_error(exc, channel)
-                tracing.set_status(span, response.status_code)
+            response = await self._call("GET", url, channel, params=params, headers=headers)
+            if isinstance(response, Outcome):
+                return response
             if response.status_code != 200:
                 return _lookup_failed(classify(response, target=channel))
             result = _api_result(response, channel)
