@@ -16,17 +16,10 @@ from notifier.service import NotifierService
 from notifier.settings import Settings, VendorEnv
 from pydantic import SecretStr
 
+from .support import Runtime
+
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 TEAM = "data-platform"
-
-
-class _Runtime:
-    """What `NotifierService.handle` uses of the runtime: a pool, a schema and a prefix."""
-
-    def __init__(self, pool: asyncpg.Pool, schema: str):
-        self.db = pool
-        self.schema = schema
-        self.prefix = "t."
 
 
 def _snap(i: int, status: str, version: int, severity: str = "sev1") -> dict[str, Any]:
@@ -112,7 +105,7 @@ async def test_one_batch_writes_what_the_same_events_one_at_a_time_write(
         for schema, batches in (("single", [[e] for e in _events()]), ("batched", [_events()])):
             await migrate(pool, schema, CORE)
             await migrate(pool, schema, MIGRATIONS, component="notifier")
-            service = NotifierService(_Runtime(pool, schema), settings)  # type: ignore[arg-type]
+            service = NotifierService(Runtime(pool, schema), settings)  # type: ignore[arg-type]
             for batch in batches:
                 await service.handle(batch, [], now=T0 + timedelta(seconds=30))
             async with pool.acquire() as conn:

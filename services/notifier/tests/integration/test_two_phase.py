@@ -16,7 +16,6 @@ import pytest
 from interventions_events import Envelope, Event
 from interventions_events import incidents as ev
 from interventions_eventstore import CORE, create_pool, migrate
-from interventions_platform.kafka import Publisher
 from interventions_testkit.standins.slack import SlackStandIn
 from notifier.adapters import Outcome, Outgoing, Sink
 from notifier.adapters.slack import Slack
@@ -26,18 +25,10 @@ from notifier.service import NotifierService
 from notifier.settings import Settings, VendorEnv
 from pydantic import SecretStr
 
+from .support import Runtime
+
 TEAM = "data-platform"
 SCHEMA = "twophase"
-
-
-class _Runtime:
-    """What the service and the sender use of the runtime: pool, schema, prefix, publisher."""
-
-    def __init__(self, pool: asyncpg.Pool, schema: str):
-        self.db = pool
-        self.schema = schema
-        self.prefix = "t."
-        self.pub = Publisher(None, "test/notifier", "t.")  # type: ignore[arg-type]
 
 
 class Crash(Exception):
@@ -137,7 +128,7 @@ async def _setup(
     pool: asyncpg.Pool, slack: SlackStandIn, mode: str, client: httpx.AsyncClient
 ) -> tuple[NotifierService, Slack]:
     settings = _settings(slack, mode)
-    service = NotifierService(_Runtime(pool, SCHEMA), settings)  # type: ignore[arg-type]
+    service = NotifierService(Runtime(pool, SCHEMA), settings)  # type: ignore[arg-type]
     return service, Slack(client, settings)
 
 
