@@ -1,6 +1,6 @@
 """PostgreSQL event store, transactional outbox with relay, and consumer inbox."""
 
-from .db import create_pool, ident, migrate
+from .db import create_pool, ident, keeps_session, migrate
 from .inbox import Inbox
 from .migrations import CORE
 from .outbox import Outbox, OutboxMessage, OutboxRelay
@@ -22,6 +22,7 @@ __all__ = [
     "StoredEvent",
     "create_pool",
     "ident",
+    "keeps_session",
     "migrate",
     "scan_raw",
 ]

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 
-from .db import ident
+from .db import ident, keeps_session
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ class OutboxRelay:
 
     async def _run_leader(self) -> None:
         async with self.pool.acquire() as lock_conn:
+            keeps_session(lock_conn)  # its lock and LISTEN go with the reset on release
             key = f"relay:{self.schema}:{self.name}"
             while not await lock_conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
                 await self._sleep(1.0)

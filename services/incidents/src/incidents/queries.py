@@ -107,41 +107,18 @@ class Queries:
 
 
 class Lane:
-    """Pool connections kept between reads while more reads are waiting. The pool resets a
-    connection on every release (one more round trip: ~0.13 ms of service and 0.06 ms of
-    PostgreSQL CPU per list page, 10 % of a page); under concurrent list requests a page's
-    connection goes straight to the next one, and back to the pool (reset) once no read is
-    pending. At most `size` connections at once, so the list never takes the whole pool."""
+    """At most `size` pool connections reading list pages at once, so the list never takes
+    the whole pool from the writers. (It once also handed connections from one read to the
+    next, to skip the pool's reset round trip per release; releases no longer reset, see
+    `interventions_eventstore.create_pool`.)"""
 
     def __init__(self, pool: asyncpg.Pool, size: int = 4):
         self.pool = pool
         self.slots = asyncio.Semaphore(size)
-        self.free: list[Any] = []  # held, unused: only while reads are pending
-        self.pending = 0
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        self.pending += 1
-        try:
-            async with self.slots:
-                conn = self.free.pop() if self.free else await self.pool.acquire()
-                try:
-                    rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
-                except BaseException:
-                    await self.pool.release(conn)  # the pool resets or drops a broken one
-                    raise
-                if self.pending - 1 > len(self.free):
-                    self.free.append(conn)  # a waiting read takes it
-                else:
-                    await self.pool.release(conn)
-                return rows
-        finally:
-            self.pending -= 1
-            if self.pending == 0:
-                await self._return_all()
-
-    async def _return_all(self) -> None:
-        while self.free:
-            await self.pool.release(self.free.pop())
+        async with self.slots:
+            return list(await self.pool.fetch(sql, *args))
 
 
 # the pinned incident JSON (`Incident.to_json`), field for field and in its order

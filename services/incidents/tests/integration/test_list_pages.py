@@ -144,26 +144,23 @@ async def test_the_json_page_is_the_incidents_own_json_byte_for_byte(pool: async
         assert await q.page_json(f, limit=limit, before=before) == orjson.dumps(expected)
 
 
-async def test_the_read_lane_hands_connections_on_and_returns_them_all(pool: asyncpg.Pool) -> None:
-    """While reads wait, a connection goes from one to the next without the pool's reset (a
-    session setting made by the first read is still there); once none is pending every
-    connection is back in the pool, reset (nothing held at shutdown), also after a failure."""
-    lane = Lane(pool, size=1)
-    mark = "SELECT set_config('interventions.lane_test', $1, false) AS v"
-    seen = "SELECT coalesce(current_setting('interventions.lane_test', true), '') AS v"
+async def test_the_read_lane_holds_at_most_its_size_and_returns_every_connection(
+    pool: asyncpg.Pool,
+) -> None:
+    """Concurrent list reads share `size` connections (the writers keep the rest of the
+    pool); once none is pending every connection is back in the pool, also after a failure."""
+    lane = Lane(pool, size=2)
+    backends = "SELECT pg_backend_pid() AS v, pg_sleep(0.02)"
 
-    async def read(sql: str, *args: str) -> str:
-        return str((await lane.fetch(sql, *args))[0]["v"])
+    async def read(sql: str) -> int:
+        return int((await lane.fetch(sql))[0]["v"])
 
-    burst = await asyncio.gather(read(mark, "x"), *(read(seen) for _ in range(20)))
-    assert burst == ["x"] * 21
-    assert (lane.pending, lane.free) == (0, [])
+    burst = await asyncio.gather(*(read(backends) for _ in range(12)))
+    assert len(set(burst)) <= 2
     assert pool.get_idle_size() == pool.get_size()
-    assert await read(seen) == ""  # the pool reset it on the way back
     failed, *rest = await asyncio.gather(
-        lane.fetch("SELECT no_such_column"), read(seen), read(seen), return_exceptions=True
+        lane.fetch("SELECT no_such_column"), read(backends), read(backends), return_exceptions=True
     )
-    assert isinstance(failed, asyncpg.PostgresError) and rest == ["", ""]
-    assert (lane.pending, lane.free) == (0, [])
+    assert isinstance(failed, asyncpg.PostgresError) and all(isinstance(r, int) for r in rest)
     assert pool.get_idle_size() == pool.get_size()
-    assert await read(mark, "y") == "y"  # and the lane still works
+    assert await read(backends) > 0  # and the lane still works

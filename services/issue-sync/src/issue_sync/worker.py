@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 
 import asyncpg
+from interventions_eventstore import keeps_session
 from interventions_platform import tracing
 from prometheus_client import Counter, Gauge
 
@@ -112,6 +113,7 @@ class SyncWorker:
 
     async def _locked(self, incident_id: int) -> int:
         async with self.pool.acquire() as conn:
+            keeps_session(conn)  # a lock the unlock below missed goes with the reset
             if not await conn.fetchval(
                 "SELECT pg_try_advisory_lock($1, $2)", LOCK_SPACE, incident_id
             ):

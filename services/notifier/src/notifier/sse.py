@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from interventions_eventstore import keeps_session
 from interventions_platform.runtime import Runtime
 from prometheus_client import Counter, Gauge
 from starlette.responses import StreamingResponse
@@ -116,6 +117,7 @@ class Hub:
 
     async def _listen_and_tail(self) -> None:
         async with self.pool.acquire() as conn:
+            keeps_session(conn)  # UNLISTEN on release
             await conn.add_listener(SSE_CHANNEL, self._notified)
             try:
                 while True:
