@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -23,7 +23,7 @@ from faststream.message import StreamMessage
 from interventions_events import Envelope, Event, InvalidEvent, decode, encode, to_dict, topics
 from interventions_eventstore import OutboxMessage
 
-from . import metrics, tracing
+from . import commits, metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,12 @@ def producer(bootstrap: str, **kw: Any) -> AIOKafkaProducer:
 
 
 def subscriber_options(group_id: str, *, max_records: int = 1000) -> dict[str, Any]:
-    """Options for `broker.subscriber(...)`: batch, manual offsets committed after the handler,
-    redelivery on unhandled errors, earliest on a new group, raw bodies (our codec decodes
+    """Options for `broker.subscriber(...)`: batch, offsets committed after the handler (in the
+    background, see `commits`), redelivery on unhandled errors, earliest on a new group, raw bodies (our codec decodes
     once). A short session (6 s) moves a dead replica's partitions quickly and forms a new
     group quickly (the embedded broker's first join waits about half a session)."""
     return dict(
+        parser=parse_batch,
         decoder=undecoded,
         group_id=group_id,
         batch=True,
@@ -73,10 +74,29 @@ def subscriber_options(group_id: str, *, max_records: int = 1000) -> dict[str, A
     )
 
 
+Batch = tuple[ConsumerRecord[Any, Any], ...]
+Parse = Callable[[Batch], Awaitable[StreamMessage[Any]]]
+
+
+async def parse_batch(records: Batch, parse: Parse) -> StreamMessage[Any]:
+    """FastStream's batch parser copies every record's value and decodes every record's
+    headers into a dict, none of which a handler here reads (they take `raw_message`): let it
+    parse the first record only, then hand on the whole batch. Its ack notes the batch's
+    offsets for a background commit (`commits`), its nack rewinds as FastStream's does."""
+    msg = await parse(records[:1])
+    msg.raw_message = records
+    consumer = getattr(msg, "consumer", None)
+    if isinstance(consumer, AIOKafkaConsumer):
+        msg.consumer = commits.BatchAck(commits.DeferredCommits.of(consumer), records)  # type: ignore[attr-defined]
+    return msg
+
+
 async def undecoded(msg: StreamMessage[Any]) -> Any:
-    """FastStream's default decoder JSON-parses every body only for the result to go unused;
-    hand the raw batch on instead."""
-    return msg.body
+    """The handler's argument: the message itself. The broker applies no types (no per-batch
+    dependency injection: it resolved the `KafkaMessage` parameter with a synchronous helper
+    run on a worker thread, a thread hop per batch), and FastStream's default decoder would
+    JSON-parse every body only for the result to go unused; our codec decodes once."""
+    return msg
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +109,22 @@ class Record:
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
+    timestamp: int = 0  # ms since the epoch, as the broker gave it (0: none)
 
 
 def records_of(msg: KafkaMessage) -> list[Record]:
     raw = msg.raw_message
     items = raw if isinstance(raw, list | tuple) else [raw]
     return [
-        Record(r.topic, r.partition, r.offset, r.key, r.value or b"", tuple(r.headers or ()))
+        Record(
+            r.topic,
+            r.partition,
+            r.offset,
+            r.key,
+            r.value or b"",
+            tuple(r.headers or ()),
+            r.timestamp or 0,
+        )
         for r in items
     ]
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from interventions_eventstore import CORE, OutboxRelay, create_pool, migrate
 
-from . import auth, kafka, logs, metrics, tracing
+from . import auth, commits, kafka, logs, metrics, tracing
 from .config import load_raw, section
 from .env import RuntimeEnv
 
@@ -49,6 +49,7 @@ class Runtime:
         self.broker = KafkaBroker(
             self.env.kafka_bootstrap_servers,
             logger=None,
+            apply_types=False,  # handlers take the message (see kafka.undecoded)
             enable_idempotence=False,
             client_id=f"interventions-{service}",
         )
@@ -78,6 +79,7 @@ class Runtime:
         return task
 
     async def start(self, *, consume: bool = True) -> None:
+        commits.reopen()
         logs.setup(self.service, self.env.interventions_log_level)
         tracing.setup(self.service)
         self.pool = await create_pool(self.env.database_url, min_size=1, max_size=10)
@@ -116,6 +118,7 @@ class Runtime:
     async def stop(self) -> None:
         """Drain: stop consuming (in-flight batches finish and commit), flush the relay and the
         producer, then close the pool."""
+        await commits.close_all()  # what was handled is committed before the consumers stop
         with contextlib.suppress(Exception):
             await self.broker.stop()
         if self.relay is not None:

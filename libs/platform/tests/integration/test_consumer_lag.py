@@ -22,7 +22,7 @@ async def test_lag_counts_the_records_a_stalled_consumer_has_not_reached(
     await asyncio.gather(*futures)
     await producer.stop()
 
-    broker = KafkaBroker(kafka_bootstrap, logger=None)
+    broker = KafkaBroker(kafka_bootstrap, logger=None, apply_types=False)
     first_batch, release = asyncio.Event(), asyncio.Event()
     options = {**kafka.subscriber_options("lag-group"), "max_records": 10}
 

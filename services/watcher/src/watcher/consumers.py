@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaMessage
-from faststream.message import StreamMessage
 from interventions_events import topics
 from interventions_platform import kafka
 from interventions_platform.runtime import Runtime
@@ -21,14 +19,11 @@ Batch = tuple[ConsumerRecord[Any, Any], ...]
 # ~22.5, the batch's objects no longer fit the cache). A cap only: a trickle still goes out
 # every `batch_timeout_ms`.
 MAX_BATCH = 2500
-Parse = Callable[[Batch], Awaitable[StreamMessage[Any]]]
 
 
 def register(runtime: Runtime, handler: SignalHandler) -> None:
     names = [topics.full(t, runtime.prefix) for t in topics.SIGNAL_TOPICS]
     options = {
-        "decoder": _undecoded,
-        "parser": _parsed_once,
         **kafka.subscriber_options(CONSUMER, max_records=MAX_BATCH),
         **handler.settings.watcher.subscriber_overrides(),
     }
@@ -37,21 +32,3 @@ def register(runtime: Runtime, handler: SignalHandler) -> None:
     async def on_signals(msg: KafkaMessage) -> None:
         raw = msg.raw_message
         await handler.handle(raw if isinstance(raw, tuple) else (raw,))
-
-
-async def _parsed_once(records: Batch, parse: Parse) -> StreamMessage[Any]:
-    """FastStream's batch parser copies every record's value and decodes every record's
-    headers into a dict, none of which the handler reads: let it parse the first record
-    only, then hand on the whole batch (acks and nacks act on `raw_message`, all of it)."""
-    if len(records) < 2:
-        return await parse(records)
-    msg = await parse(records[:1])
-    msg.raw_message = records
-    return msg
-
-
-async def _undecoded(msg: StreamMessage[Any]) -> Any:
-    """Hand the raw batch to the handler: FastStream's default decoder JSON-parses every body
-    (and builds a message object with a uuid4 per record) only for the result to be unused;
-    our codec decodes once."""
-    return msg.body
