@@ -66,7 +66,6 @@ def build_app(**runtime_kw: Any) -> FastAPI:
     consumers.register(runtime, parts.service)
     # outcome metrics and self-alerts (docs/OUTCOMES.md)
     watch = sentinel.Sentinel(runtime, sentinel.load(runtime.raw_config))
-    sentinel.register(runtime)
     metrics = outcomes.OutcomeMetrics(lambda: runtime.db, runtime.schema, runtime.spawn)
     app = http.create_app(
         SERVICE,

@@ -11,11 +11,13 @@ from interventions_events.detections import DetectionData
 from interventions_platform import kafka
 from interventions_platform.runtime import Runtime
 
+from . import sentinel
 from .service import IncidentService
 from .timeline_events import to_command
 
 GROUP = "incidents"
-TOPICS = (topics.DETECTIONS, topics.ACTIONS, topics.ISSUES, topics.NOTIFICATIONS)
+# dlq: read only for the sentinel's dead-letter marks (never decoded)
+TOPICS = (topics.DETECTIONS, topics.ACTIONS, topics.ISSUES, topics.NOTIFICATIONS, topics.DLQ)
 # records per handler call when a backlog is waiting: one transaction decides them all, so
 # the per-batch statements (inbox, key and incident reads, one read-model row per touched
 # key) are shared by more detections; a light load still goes through in small batches.
@@ -29,16 +31,18 @@ GC_THRESHOLDS = (20_000, 20, 20)
 
 
 def register(runtime: Runtime, service: Callable[[], IncidentService]) -> None:
-    """Subscribe the service's consumer group to its four input topics (and tune the
+    """Subscribe the service's consumer group to its input topics (and tune the
     collector for its batches, see `tune_gc`)."""
     tune_gc()
     names = [topics.full(t, runtime.prefix) for t in TOPICS]
+    dlq_topic = topics.full(topics.DLQ, runtime.prefix)
 
     options = kafka.subscriber_options(GROUP, max_records=MAX_BATCH)
 
     @runtime.broker.subscriber(*names, **options)  # type: ignore[untyped-decorator]
     async def on_events(msg: KafkaMessage) -> None:
-        good, bad = kafka.decode_records(kafka.records_of(msg))
+        records = kafka.records_of(msg)
+        good, bad = kafka.decode_records(r for r in records if r.topic != dlq_topic)
         dead = [kafka.dead_letter_message(b, GROUP, runtime.prefix) for b in bad]
         detections = [env for _, env in good if isinstance(env.data, DetectionData)]
         # heartbeats and events we do not record map to None and are skipped
@@ -47,6 +51,7 @@ def register(runtime: Runtime, service: Callable[[], IncidentService]) -> None:
             await service().handle_detections(detections, dead, consumer=GROUP)
         if others:
             await service().record_external(others, (), consumer=GROUP)
+        await sentinel.observe(runtime, records, good)
 
 
 def tune_gc() -> None:

@@ -12,28 +12,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from faststream.kafka import KafkaMessage
 from interventions_events import Envelope, Event, topics
 from interventions_events.detections import PlatformAlertRaised, WatcherHeartbeat
 from interventions_events.incidents import ActionRecorded
 from interventions_eventstore import Outbox
-from interventions_platform import kafka
 from interventions_platform.config import WatcherSection, section
 from interventions_platform.durations import Duration, parse_duration
+from interventions_platform.kafka import Record
 from interventions_platform.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
 
 from .outcomes import Lifecycle, action_outcomes
 
 log = logging.getLogger(__name__)
-GROUP = "incidents-sentinel"
-_HEARTBEAT = WatcherHeartbeat.type_name.encode()
+# the component name of the marks table's migrations (once also a consumer group of its own)
+COMPONENT = "incidents-sentinel"
 ID_SPACE = uuid.UUID("6f1c58a2-8a53-4d8e-9a55-5b8f3c7e2a10")
 MIGRATIONS = [
     """
@@ -235,7 +234,7 @@ class Sentinel:
 async def migrate_marks(rt: Runtime) -> None:
     from interventions_eventstore import migrate
 
-    await migrate(rt.db, rt.schema, MIGRATIONS, component="incidents-sentinel")
+    await migrate(rt.db, rt.schema, MIGRATIONS, component=COMPONENT)
     await rt.db.execute(
         f"INSERT INTO {rt.schema}.sentinel_marks (name, at) VALUES ('started', now()) "
         "ON CONFLICT (name) DO NOTHING"
@@ -290,33 +289,24 @@ async def gather(
     )
 
 
-def register(runtime: Runtime) -> None:
-    """Watch heartbeats on `detections` and records on `dlq` (own consumer group)."""
-    names = [topics.full(t, runtime.prefix) for t in (topics.DETECTIONS, topics.DLQ)]
+async def observe(
+    runtime: Runtime, records: Sequence[Record], good: Sequence[tuple[Record, Envelope[Event]]]
+) -> None:
+    """Note a consumed batch's heartbeats (on `detections`) and dead letters (on `dlq`). The
+    incident service's consumer group reads both topics and calls this: a group of its own
+    fetched and committed every detection a second time (one more consumer polling the broker)
+    to find the few heartbeats among them."""
     dlq_topic = topics.full(topics.DLQ, runtime.prefix)
-
-    @runtime.broker.subscriber(*names, **kafka.subscriber_options(GROUP))  # type: ignore[untyped-decorator]
-    async def on_records(msg: KafkaMessage) -> None:
-        records = kafka.records_of(msg)
-        dead = sum(1 for r in records if r.topic == dlq_topic)
-        # decode only what can be a heartbeat: a detection backlog cost a full decode per
-        # record here, ~10 % of the service's CPU while it caught up
-        good, _ = kafka.decode_records(
-            r for r in records if r.topic != dlq_topic and _HEARTBEAT in r.value
-        )
-        beats = sum(1 for _, env in good if isinstance(env.data, WatcherHeartbeat))
-        await note(runtime.db, runtime.schema, beats, dead, dead_letter_time(msg, dlq_topic))
+    dead = [r for r in records if r.topic == dlq_topic]
+    beats = sum(1 for _, env in good if isinstance(env.data, WatcherHeartbeat))
+    if beats or dead:
+        await note(runtime.db, runtime.schema, beats, len(dead), dead_letter_time(dead))
 
 
-def dead_letter_time(msg: KafkaMessage, dlq_topic: str) -> datetime | None:
-    """When the newest dead letter of the batch was written (the record timestamp): a new
-    consumer group reading old dead letters from the start must not call them arriving."""
-    raw = msg.raw_message
-    stamps = [
-        r.timestamp
-        for r in (raw if isinstance(raw, list | tuple) else [raw])
-        if r.topic == dlq_topic and r.timestamp and r.timestamp > 0
-    ]
+def dead_letter_time(dead: Sequence[Record]) -> datetime | None:
+    """When the newest dead letter was written (the record timestamp): a new consumer group
+    reading old dead letters from the start must not call them arriving."""
+    stamps = [r.timestamp for r in dead if r.timestamp and r.timestamp > 0]
     return datetime.fromtimestamp(max(stamps) / 1000, UTC) if stamps else None
 
 
