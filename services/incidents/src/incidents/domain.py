@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -363,6 +363,18 @@ def _apply(s: Incident, e: IncidentEvent) -> Incident:
     return _next(s)  # timeline-only events: escalations, notes, actions, notifications, recoveries
 
 
+_FIELDS = tuple(f.name for f in fields(Incident))
+_new = object.__new__
+_set = object.__setattr__
+
+
 def _next(s: Incident, **changes: Any) -> Incident:
-    # one dataclass replace per event (a second one for the version doubled the fold's cost)
-    return replace(s, version=s.version + 1, **changes)
+    """`replace(s, version=s.version + 1, **changes)` at half its cost (it re-reads the
+    fields' metadata and runs `__init__` per event; Incident has no `__post_init__`)."""
+    out: Incident = _new(Incident)
+    for name in _FIELDS:
+        _set(out, name, getattr(s, name))
+    for name, value in changes.items():
+        _set(out, name, value)
+    _set(out, "version", s.version + 1)
+    return out
