@@ -58,6 +58,10 @@ class Outbox:
             FROM p, unnest($2::text[], $3::bytea[], $4::bytea[], $5::text[])
                  WITH ORDINALITY AS t(topic, key, value, headers, ord)
         """
+        # the same, waking the relay on commit in the same statement (one round trip less)
+        self._insert_notify = self._insert.replace(
+            "INSERT INTO", ", n AS (SELECT pg_notify($6, '')) INSERT INTO", 1
+        ).replace("FROM p,", "FROM p, n,", 1)
 
     async def add(
         self, conn: asyncpg.Connection, messages: Sequence[OutboxMessage], *, notify: bool = True
@@ -66,8 +70,7 @@ class Outbox:
         (with `notify=False` the caller calls `notify` itself, once after several adds)."""
         if not messages:
             return
-        await conn.execute(
-            self._insert,
+        args = (
             len(messages),
             [m.topic for m in messages],
             [m.key for m in messages],
@@ -75,7 +78,9 @@ class Outbox:
             [orjson.dumps(m.headers).decode() for m in messages],
         )
         if notify:
-            await self.notify(conn)
+            await conn.execute(self._insert_notify, *args, self.channel)
+        else:
+            await conn.execute(self._insert, *args)
 
     async def notify(self, conn: asyncpg.Connection) -> None:
         """Wake the relay when the caller's transaction commits."""

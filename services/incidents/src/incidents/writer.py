@@ -54,7 +54,8 @@ class Batch:
     # the traceparent when no span is exported: no record span changes it within a batch
     _idle_traceparent: str | None = field(default=None, init=False)
     _idle_traced: bool = field(default=False, init=False)
-    _queued: bool = field(default=False, init=False)  # outbox rows written: wake the relay
+    # outbox rows written by a flush that did not notify: `commit` wakes the relay
+    _queued: bool = field(default=False, init=False)
 
     def traceparent(self) -> str | None:
         """The current trace context, looked up once per batch unless spans are exported
@@ -116,10 +117,14 @@ class Batch:
     def add_messages(self, messages: list[OutboxMessage]) -> None:
         self.messages.extend(messages)
 
-    async def flush(self, conn: asyncpg.Connection, store: EventStore, outbox: Outbox) -> None:
+    async def flush(
+        self, conn: asyncpg.Connection, store: EventStore, outbox: Outbox, *, last: bool = False
+    ) -> None:
         """Write the events and messages collected so far (ConcurrencyError if a stream
         moved), in the caller's transaction; the next ones continue the same streams. The
-        read model is left to `commit`: one row per incident and key, however many flushes."""
+        read model is left to `commit`: one row per incident and key, however many flushes.
+        The `last` flush of a transaction wakes the relay with its outbox rows, if it has
+        any (else `commit` notifies for the earlier flushes')."""
         appends = []
         for sid, s in self.streams.items():
             if s.events:
@@ -128,14 +133,15 @@ class Batch:
                 s.events = []
         await store.append_many(appends, conn=conn, returning=False)
         messages, self.messages = self.messages, []
-        await outbox.add(conn, messages, notify=False)
-        self._queued |= bool(messages)
+        await outbox.add(conn, messages, notify=last)
+        # one notify wakes the relay for every row of the transaction
+        self._queued = (self._queued or bool(messages)) and not (last and messages)
 
     async def commit(
         self, conn: asyncpg.Connection, store: EventStore, rm: ReadModel, outbox: Outbox
     ) -> None:
         """Append (ConcurrencyError if any stream moved), project, queue for publishing."""
-        await self.flush(conn, store, outbox)
+        await self.flush(conn, store, outbox, last=True)
         if self.incidents:
             await rm.save(conn, self.incidents.values())
         if self.keys:
