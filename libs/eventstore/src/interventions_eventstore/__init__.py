@@ -4,6 +4,7 @@ from .db import create_pool, ident, keeps_session, migrate
 from .inbox import Inbox
 from .migrations import CORE
 from .outbox import Outbox, OutboxMessage, OutboxRelay
+from .publish import send_batched
 from .scan import RawRow, scan_raw
 from .store import Append, ConcurrencyError, DuplicateEventError, EventStore, NewEvent, StoredEvent
 
@@ -25,4 +26,5 @@ __all__ = [
     "keeps_session",
     "migrate",
     "scan_raw",
+    "send_batched",
 ]

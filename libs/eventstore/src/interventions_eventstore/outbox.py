@@ -16,12 +16,14 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 import orjson
+from aiokafka import AIOKafkaProducer
 
 from .db import ident, keeps_session
+from .publish import send_batched
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +34,6 @@ class OutboxMessage:
     value: bytes
     key: bytes | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-class Producer(Protocol):
-    """The part of AIOKafkaProducer the relay needs."""
-
-    async def send(
-        self, topic: str, value: bytes | None = ..., key: bytes | None = ..., headers: Any = ...
-    ) -> Any: ...
 
 
 class Outbox:
@@ -95,7 +89,7 @@ class OutboxRelay:
         self,
         pool: asyncpg.Pool,
         schema: str,
-        producer: Producer,
+        producer: AIOKafkaProducer,
         *,
         batch_size: int = 2000,
         idle_poll_s: float = 0.2,
@@ -188,16 +182,14 @@ class OutboxRelay:
         if not rows:
             self.backlog = 0
             return 0
-        futures = [
-            await self.producer.send(
-                r["topic"],
-                value=r["value"],
-                key=r["key"],
-                headers=[(k, v.encode()) for k, v in r["headers"]],
-            )
-            for r in rows
-        ]
-        await asyncio.gather(*futures)  # all acked before the cursor moves: at-least-once
+        # all acked before the cursor moves: at-least-once
+        await send_batched(
+            self.producer,
+            (
+                (r["topic"], r["key"], r["value"], [(k, v.encode()) for k, v in r["headers"]])
+                for r in rows
+            ),
+        )
         last = rows[-1]["position"]
         # cursor and delete in one statement: atomic without a transaction's round trips
         await conn.execute(

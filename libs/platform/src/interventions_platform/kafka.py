@@ -21,7 +21,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 from faststream.message import StreamMessage
 from interventions_events import Envelope, Event, InvalidEvent, decode, encode, to_dict, topics
-from interventions_eventstore import OutboxMessage
+from interventions_eventstore import OutboxMessage, send_batched
 
 from . import commits, metrics, tracing
 
@@ -208,13 +208,10 @@ class Publisher:
         )
 
     async def send_all(self, messages: Sequence[OutboxMessage]) -> None:
-        futures = [
-            await self.kafka.send(
-                m.topic, value=m.value, key=m.key, headers=[(k, v.encode()) for k, v in m.headers]
-            )
-            for m in messages
-        ]
-        await asyncio.gather(*futures)
+        await send_batched(
+            self.kafka,
+            ((m.topic, m.key, m.value, [(k, v.encode()) for k, v in m.headers]) for m in messages),
+        )
         metrics.PUBLISHED.labels(self.source).inc(len(messages))
 
     async def dead_letter(self, bad: Sequence[Bad], consumer: str) -> None:

@@ -1,0 +1,87 @@
+"""`send_batched` against a real broker: every record delivered once, a key's records on the
+partition `send()` picks and in order, headers kept, a record larger than a batch sent alone
+in its place."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from interventions_eventstore import send_batched
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap,
+        enable_idempotence=False,
+        max_batch_size=16 * 1024,
+        max_request_size=2 * 1024 * 1024,
+    )
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def _topic(bootstrap: str, prefix: str) -> str:
+    name = f"{prefix}batched-{uuid.uuid4().hex[:6]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=4, replication_factor=1)])
+    finally:
+        await admin.close()
+    return name
+
+
+async def _read(
+    bootstrap: str, topic: str, count: int
+) -> list[tuple[int, bytes, bytes, list[tuple[str, bytes]]]]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"g-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    out: list[tuple[int, bytes, bytes, list[tuple[str, bytes]]]] = []
+    try:
+        async with asyncio.timeout(60):
+            while len(out) < count:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    out.extend((r.partition, r.key, r.value, list(r.headers)) for r in records)
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def test_records_arrive_once_in_key_order_on_sends_partitions(
+    producer: AIOKafkaProducer, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    topic = await _topic(kafka_bootstrap, topic_prefix)
+    big = 10  # this one is larger than a whole batch (16 kB here)
+    items = []
+    for i in range(400):
+        key = f"key-{i % 7}".encode()
+        value = (b"x" * 40_000 if i == big else b"") + f"{i}".encode()
+        items.append((topic, key, value, [("ce_id", f"id-{i}".encode())]))
+    assert await send_batched(producer, items) == 400
+    got = await _read(kafka_bootstrap, topic, 400)
+    assert len(got) == 400
+    by_key: dict[bytes, list[int]] = {}
+    partition_of: dict[bytes, set[int]] = {}
+    for partition, key, value, headers in got:
+        n = int(value.lstrip(b"x"))
+        assert headers == [("ce_id", f"id-{n}".encode())]
+        by_key.setdefault(key, []).append(n)
+        partition_of.setdefault(key, set()).add(partition)
+    for key, partitions in partition_of.items():  # the partition send() picks for the key
+        probe = await (await producer.send(topic, value=b"probe", key=key))
+        assert partitions == {probe.partition}
+    assert by_key == {f"key-{k}".encode(): list(range(k, 400, 7)) for k in range(7)}
