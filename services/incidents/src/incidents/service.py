@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import deque
@@ -75,23 +76,37 @@ class IncidentService:
         dead: Sequence[OutboxMessage] = (),
         consumer: str = "incidents",
     ) -> None:
-        """Decide a batch of detections in one transaction (inbox by detection id)."""
+        """Decide a batch of detections in one transaction (inbox by detection id). The inbox
+        claim runs while the batch is decided: a 2,000-id claim is ~20 ms of PostgreSQL that
+        the process used to wait out. If it finds an id processed before (a redelivery),
+        the transaction is rolled back and the batch decided again, claiming first."""
         inbox = Inbox(self.schema, consumer)
+        ids = [e.id for e in envs]
+        first = _first_of_each(envs)
+        speculate = True
 
         async def attempt(conn: asyncpg.Connection) -> None:
-            fresh = await inbox.claim(conn, [e.id for e in envs])
+            nonlocal speculate
             batch = Batch(self.pub)
             batch.add_messages(list(dead))
-            todo = [
-                e
-                for e in _first_of_each(envs)
-                if e.id in fresh and isinstance(e.data, DetectionData)
-            ]
-            if todo:
-                await self._decide_all(conn, batch, todo)
+            if speculate:
+                todo = [e for e in first if isinstance(e.data, DetectionData)]
+                claim = functools.partial(inbox.claim, conn, ids)
+                fresh = await (self._decide_all(conn, batch, todo, claim) if todo else claim())
+                if any(e.id not in fresh for e in todo):
+                    speculate = False
+                    raise _Redelivered
+            else:
+                fresh = await inbox.claim(conn, ids)
+                todo = [e for e in first if e.id in fresh and isinstance(e.data, DetectionData)]
+                if todo:
+                    await self._decide_all(conn, batch, todo)
             await batch.commit(conn, self.store, self.rm, self.outbox)
 
-        await self._retrying(attempt)
+        try:
+            await self._retrying(attempt)
+        except _Redelivered:
+            await self._retrying(attempt)
 
     async def record_external(
         self,
@@ -181,15 +196,27 @@ class IncidentService:
         return closed
 
     async def _decide_all(
-        self, conn: asyncpg.Connection, batch: Batch, envs: Sequence[Envelope[Event]]
-    ) -> None:
+        self,
+        conn: asyncpg.Connection,
+        batch: Batch,
+        envs: Sequence[Envelope[Event]],
+        claim: Callable[[], Awaitable[set[str]]] | None = None,
+    ) -> set[str]:
         """Decide in order; every FLUSH_EVERY detections the events and messages so far are
         written while the next ones are decided (same transaction and connection, one
-        statement in flight at a time), so the Python work overlaps PostgreSQL's."""
+        statement in flight at a time), so the Python work overlaps PostgreSQL's. A `claim`
+        (the inbox's) is the first statement in that lane; returns what it claimed."""
         keys = list(dict.fromkeys(e.data.key for e in envs if isinstance(e.data, DetectionData)))
         key_states = await self.rm.keys(conn, keys)
         active = await self.rm.active_by_key(conn, keys)
         lane = _Lane()
+        claimed: set[str] = set()
+        if claim is not None:
+
+            async def run_claim() -> None:
+                claimed.update(await claim())
+
+            lane.start(run_claim())
         ids = _IdBlock(conn, self.schema, sum(1 for k in keys if k not in active), lane.idle)
         source = topics.full(topics.DETECTIONS, self.pub.prefix)
         try:
@@ -216,6 +243,7 @@ class IncidentService:
         except BaseException:
             await lane.abandon()  # the connection must be free for the rollback
             raise
+        return claimed
 
     async def _decide_one(
         self,
@@ -295,6 +323,10 @@ class IncidentService:
                 log.debug("retrying after conflict on %s", exc.stream_id)
                 await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
         raise AssertionError("unreachable")
+
+
+class _Redelivered(Exception):
+    """A speculatively decided batch held an id the inbox had seen: decide it again."""
 
 
 class _Lane:

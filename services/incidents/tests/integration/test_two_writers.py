@@ -55,6 +55,26 @@ async def test_two_replicas_on_the_same_keys_open_one_incident_per_key(
     assert await rebuild_read_model(pool) == live
 
 
+async def test_a_batch_mixing_seen_and_new_detections_decides_only_the_new_ones(
+    pool: asyncpg.Pool,
+) -> None:
+    """The inbox claim runs while a batch is decided; a batch holding ids seen before is
+    rolled back and decided again with only the new ones."""
+    svc = service(pool)
+    old = [detection("BUDGET_mix_latency_p95") for _ in range(3)]
+    await svc.handle_detections(old)
+    new = [detection("BUDGET_mix_latency_p95") for _ in range(2)]
+    await svc.handle_detections([old[1], new[0], old[2], new[1], new[0]])
+    row = await pool.fetchrow("SELECT occurrences, version FROM incidents.incidents")
+    assert (row["occurrences"], row["version"]) == (5, 5)
+    decided = await pool.fetch(
+        "SELECT data->>'detection_id' AS d FROM incidents.events "
+        "WHERE stream_id LIKE 'key-%' ORDER BY global_position"
+    )
+    assert [r["d"] for r in decided] == [e.id for e in old + new]
+    assert await pool.fetchval("SELECT count(*) FROM incidents.inbox") == 5
+
+
 async def test_resolved_incidents_close_after_the_verification_period(
     pool: asyncpg.Pool,
 ) -> None:
