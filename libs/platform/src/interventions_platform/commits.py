@@ -1,5 +1,5 @@
-"""Consumer offsets committed in the background, a few times a second, instead of one awaited
-commit per batch.
+"""Consumer offsets committed in the background, up to ~20 times a second, instead of one
+awaited commit per batch.
 
 FastStream acks a handled batch by awaiting `consumer.commit()`: a broker round trip that every
 batch waited out before the next could be read (a hop's latency), and one commit request per
