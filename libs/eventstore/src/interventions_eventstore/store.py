@@ -30,7 +30,7 @@ class ConcurrencyError(Exception):
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     type: str
-    data: dict[str, Any]
+    data: dict[str, Any] | str  # a str is the data already as JSON text
     event_id: str
     schema_version: int = 1
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -206,5 +206,5 @@ class DuplicateEventError(Exception):
     """An event with this id is already stored (a redelivery that bypassed the inbox)."""
 
 
-def _json(value: dict[str, Any]) -> str:
-    return orjson.dumps(value).decode()
+def _json(value: dict[str, Any] | str) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()

@@ -104,10 +104,10 @@ class Batch:
             self._stream(key_stream(state.key), state.version)
         new = evolve_key(state, event)
         self.keys[state.key] = new
-        # stored only: an id is all it needs (no envelope, no trace context); it has no
-        # `incident` field to leave out (an `exclude` makes pydantic's dump a third slower)
-        data = event.model_dump(mode="json")
-        self._record(key_stream(state.key), event, next(_IDS), meta, data)
+        # stored only: an id is all it needs (no envelope, no trace context), and its data
+        # as JSON text straight from pydantic (~1.5 us against ~4 for a dict then orjson);
+        # it has no `incident` field to leave out (`exclude` makes pydantic a third slower)
+        self._record(key_stream(state.key), event, next(_IDS), meta, event.model_dump_json())
         return new
 
     def publish(self, event: Event, key: str) -> None:
@@ -158,7 +158,7 @@ class Batch:
         event: Event,
         event_id: str,
         meta: dict[str, Any] | None,
-        data: dict[str, Any] | None = None,
+        data: dict[str, Any] | str | None = None,
     ) -> None:
         if data is None:
             data = event.model_dump(mode="json", exclude={"incident"})
