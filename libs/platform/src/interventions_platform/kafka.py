@@ -47,10 +47,11 @@ def producer(bootstrap: str, **kw: Any) -> AIOKafkaProducer:
 
 
 def subscriber_options(group_id: str, *, max_records: int = 1000) -> dict[str, Any]:
-    """Options for `broker.subscriber(...)`: batch, offsets committed after the handler (in the
-    background, see `commits`), redelivery on unhandled errors, earliest on a new group, raw bodies (our codec decodes
-    once). A short session (6 s) moves a dead replica's partitions quickly and forms a new
-    group quickly (the embedded broker's first join waits about half a session)."""
+    """Options for `broker.subscriber(...)`: batch, offsets committed after the handler (in
+    the background, see `commits`), redelivery on unhandled errors, earliest on a new group,
+    the message itself for the handler (our codec decodes once). A short session (6 s) moves
+    a dead replica's partitions quickly and forms a new group quickly (the embedded broker's
+    first join waits about half a session)."""
     return dict(
         parser=parse_batch,
         decoder=undecoded,
