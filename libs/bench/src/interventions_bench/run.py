@@ -36,12 +36,14 @@ async def run(sizes: Sizes) -> tuple[Results, list[str]]:
             results.update(await pipeline.watcher_phase(inf, sizes))
         with phase("incident decisions and raw inserts"):
             inf.fresh_broker()
+            await inf.drop_databases()
             decided, dsn = await pipeline.incidents_phase(inf, sizes)
             results.update(decided)
         with phase("replay, rebuild and raw reads"):
             results.update(await replay.replay_phase(dsn))
         with phase("stack: end to end, SSE fan-out, API list, memory"):
             inf.fresh_broker()
+            await inf.drop_databases()
             results.update(await stack.stack_phase(inf, sizes))
         return results, inf.notes
     finally:
