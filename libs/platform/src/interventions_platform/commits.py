@@ -83,15 +83,16 @@ class DeferredCommits:
         """Commit what is pending now (offsets of partitions no longer ours are dropped: their
         new owner reads them again)."""
         offsets, self.pending = self.pending, {}
-        assigned = self.consumer.assignment()
-        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
         self._last = asyncio.get_running_loop().time()
-        if not offsets:
-            return
         try:
-            await self.consumer.commit(offsets)
+            assigned = self.consumer.assignment()
+            offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+            if offsets:
+                await self.consumer.commit(offsets)
         except (KafkaError, IllegalStateError) as exc:  # e.g. a rebalance took the partitions
             log.info("offset commit skipped (records will be redelivered): %r", exc)
+        except Exception:  # a stopped consumer: nothing must escape the background task
+            log.warning("offset commit failed (records will be redelivered)", exc_info=True)
 
     async def _later(self) -> None:
         loop = asyncio.get_running_loop()
