@@ -146,15 +146,13 @@ class Infra:
         passes over the earlier phases' freshly written tables otherwise ran on the same two
         cores during the next phase."""
         for dsn in self.databases:
+            # a leftover database is harmless; the run's numbers are what matter
             with contextlib.suppress(Exception):
                 await infra.drop_database(self.admin_dsn, dsn)
         self.databases.clear()
 
     async def close(self) -> None:
-        for dsn in self.databases:
-            # a leftover database is harmless; the run's numbers are what matter
-            with contextlib.suppress(Exception):
-                await infra.drop_database(self.admin_dsn, dsn)
+        await self.drop_databases()
         await asyncio.to_thread(self._stop)
 
     def _stop(self) -> None:

@@ -43,19 +43,19 @@ class Outbox:
         self.schema = ident(schema)
         s = self.schema
         self.channel = f"outbox_{s}"
-        self._insert = f"""
+        self._insert, self._insert_notify = (
+            # with `notify`, the relay is woken on commit by the same statement
+            f"""
             WITH p AS (
                 UPDATE {s}.positions SET last = last + $1 WHERE name = 'outbox' RETURNING last - $1 AS base
-            )
+            ){", n AS (SELECT pg_notify($6, ''))" if notify else ""}
             INSERT INTO {s}.outbox (position, topic, key, value, headers)
             SELECT p.base + t.ord, t.topic, t.key, t.value, t.headers::jsonb
-            FROM p, unnest($2::text[], $3::bytea[], $4::bytea[], $5::text[])
+            FROM p,{" n," if notify else ""} unnest($2::text[], $3::bytea[], $4::bytea[], $5::text[])
                  WITH ORDINALITY AS t(topic, key, value, headers, ord)
-        """
-        # the same, waking the relay on commit in the same statement (one round trip less)
-        self._insert_notify = self._insert.replace(
-            "INSERT INTO", ", n AS (SELECT pg_notify($6, '')) INSERT INTO", 1
-        ).replace("FROM p,", "FROM p, n,", 1)
+            """
+            for notify in (False, True)
+        )
 
     async def add(
         self, conn: asyncpg.Connection, messages: Sequence[OutboxMessage], *, notify: bool = True

@@ -4,14 +4,17 @@ in its place."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from interventions_eventstore import send_batched
+
+if TYPE_CHECKING:
+    from conftest import ReadTopic
 
 
 @pytest.fixture
@@ -38,31 +41,8 @@ async def _topic(bootstrap: str, prefix: str) -> str:
     return name
 
 
-async def _read(
-    bootstrap: str, topic: str, count: int
-) -> list[tuple[int, bytes, bytes, list[tuple[str, bytes]]]]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"g-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    out: list[tuple[int, bytes, bytes, list[tuple[str, bytes]]]] = []
-    try:
-        async with asyncio.timeout(60):
-            while len(out) < count:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    out.extend((r.partition, r.key, r.value, list(r.headers)) for r in records)
-    finally:
-        await consumer.stop()
-    return out
-
-
 async def test_records_arrive_once_in_key_order_on_sends_partitions(
-    producer: AIOKafkaProducer, kafka_bootstrap: str, topic_prefix: str
+    producer: AIOKafkaProducer, kafka_bootstrap: str, topic_prefix: str, read_topic: ReadTopic
 ) -> None:
     topic = await _topic(kafka_bootstrap, topic_prefix)
     big = 10  # this one is larger than a whole batch (16 kB here)
@@ -72,7 +52,10 @@ async def test_records_arrive_once_in_key_order_on_sends_partitions(
         value = (b"x" * 40_000 if i == big else b"") + f"{i}".encode()
         items.append((topic, key, value, [("ce_id", f"id-{i}".encode())]))
     assert await send_batched(producer, items) == 400
-    got = await _read(kafka_bootstrap, topic, 400)
+    got = [
+        (r.partition, r.key, r.value, list(r.headers))
+        for r in await read_topic(topic, 400, max_partition_fetch_bytes=4 * 1024 * 1024)
+    ]
     assert len(got) == 400
     by_key: dict[bytes, list[int]] = {}
     partition_of: dict[bytes, set[int]] = {}

@@ -134,8 +134,10 @@ class Batch:
         await store.append_many(appends, conn=conn, returning=False)
         messages, self.messages = self.messages, []
         await outbox.add(conn, messages, notify=last)
-        # one notify wakes the relay for every row of the transaction
-        self._queued = (self._queued or bool(messages)) and not (last and messages)
+        if last and messages:
+            self._queued = False  # that notify wakes the relay for the whole transaction
+        else:
+            self._queued |= bool(messages)
 
     async def commit(
         self, conn: asyncpg.Connection, store: EventStore, rm: ReadModel, outbox: Outbox

@@ -6,30 +6,17 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
 import orjson
-import pytest
 from incidents import commands as c
 from incidents.domain import Incident, decide, evolve
-from incidents.migrations import MIGRATIONS
 from incidents.queries import Filters, Lane, Queries
 from incidents.readmodel import ReadModel
-from interventions_eventstore import CORE, create_pool, migrate
 
 STATUSES = ("open", "acknowledged", "mitigated", "resolved", "closed")
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, max_size=2)
-    await migrate(p, "incidents", CORE)
-    await migrate(p, "incidents", MIGRATIONS, component="incidents")
-    yield p
-    await p.close()
 
 
 def key_of(iid: int, status: str, keys: int = 7) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import random
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -16,7 +15,6 @@ import pytest
 from incidents import commands as c
 from incidents.decisions import KeyState, evolve_key
 from incidents.domain import DomainError, Incident, evolve, parse_event
-from incidents.migrations import MIGRATIONS
 from incidents.readmodel import ReadModel, from_row, rebuild_read_model
 from incidents.replayfold import fold_store
 from incidents.service import IncidentService
@@ -24,19 +22,10 @@ from incidents.settings import load_settings
 from interventions_events import Envelope, Event
 from interventions_events.detections import BudgetExceeded, SignalRecovered
 from interventions_events.incidents import DetectionDecided
-from interventions_eventstore import CORE, create_pool, migrate, scan_raw
+from interventions_eventstore import scan_raw
 from interventions_platform.kafka import Publisher
 
 T0 = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, max_size=4)
-    await migrate(p, "incidents", CORE)
-    await migrate(p, "incidents", MIGRATIONS, component="incidents")
-    yield p
-    await p.close()
 
 
 def detection(key: str, at: datetime, recovered: bool = False) -> Envelope[Event]:
