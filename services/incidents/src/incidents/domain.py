@@ -87,10 +87,15 @@ class Incident:
 
     def to_json(self) -> dict[str, Any]:
         """The pinned incident JSON (DESIGN.md), plus `subject`."""
+        out = self.snapshot()
+        for name in _TIMES:
+            at = out[name]
+            out[name] = at.isoformat() if at else None
+        return out
 
-        def ts(v: datetime | None) -> str | None:
-            return v.isoformat() if v else None
-
+    def snapshot(self) -> dict[str, Any]:
+        """`to_json()` with its times left as datetimes, for orjson, which writes them as
+        `isoformat()` does at a fifth of the cost (the published snapshot of every event)."""
         return {
             "id": self.id,
             "kind": self.kind,
@@ -104,16 +109,26 @@ class Incident:
             "owner_team": self.owner_team,
             "issue_url": self.issue_url,
             "occurrences": self.occurrences,
-            "created_at": ts(self.created_at),
-            "last_seen_at": ts(self.last_seen_at),
-            "acknowledged_at": ts(self.acknowledged_at),
+            "created_at": self.created_at,
+            "last_seen_at": self.last_seen_at,
+            "acknowledged_at": self.acknowledged_at,
             "acknowledged_by": self.acknowledged_by,
-            "mitigated_at": ts(self.mitigated_at),
-            "resolved_at": ts(self.resolved_at),
+            "mitigated_at": self.mitigated_at,
+            "resolved_at": self.resolved_at,
             "resolution": self.resolution,
-            "closed_at": ts(self.closed_at),
+            "closed_at": self.closed_at,
             "version": self.version,
         }
+
+
+_TIMES = (
+    "created_at",
+    "last_seen_at",
+    "acknowledged_at",
+    "mitigated_at",
+    "resolved_at",
+    "closed_at",
+)
 
 
 def decide(command: c.Command, state: Incident | None, now: datetime) -> list[IncidentEvent]:

@@ -92,7 +92,7 @@ class Batch:
                 traceparent=traceparent,
             )
             self._record(incident_stream(state.id), event, env.id, meta, data)
-            published = {**data, "incident": state.to_json()}  # `data` is stored as it is
+            published = {**data, "incident": state.snapshot()}  # `data` is stored as it is
             self.messages.append(self.pub.message(env, key=subject, data=published))
         return state
 
