@@ -82,16 +82,17 @@ def _event_row(i: int) -> tuple[Any, ...]:
 
 
 async def raw_insert(dsn: str, rows: int, chunk: int = 1000) -> float:
-    """Rows per second for asyncpg executemany into a plain table like `events`."""
+    """Rows per second for asyncpg executemany into a plain table like `events` (the same
+    columns and column types, `json` included)."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.set_type_codec(
-            "jsonb", schema="pg_catalog", encoder=_dumps, decoder=_loads, format="text"
+            "json", schema="pg_catalog", encoder=_dumps, decoder=_loads, format="text"
         )
         await conn.execute(
             "CREATE TABLE bench_raw (global_position bigint PRIMARY KEY, stream_id text, "
             "stream_version int, event_id text UNIQUE, type text, schema_version int, "
-            "data jsonb, metadata jsonb, recorded_at timestamptz DEFAULT now())"
+            "data json, metadata json, recorded_at timestamptz DEFAULT now())"
         )
         data = [_event_row(i) for i in range(rows)]
         sql = (

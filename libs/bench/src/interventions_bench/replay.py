@@ -32,7 +32,7 @@ async def _count(pool: asyncpg.Pool) -> int:
 
 
 async def raw_read(dsn: str) -> float:
-    """Rows per second for asyncpg paging through `events` in order, jsonb left as text."""
+    """Rows per second for asyncpg paging through `events` in order, JSON left as text."""
     conn = await asyncpg.connect(dsn)
     try:
         after, seen, started = 0, 0, time.perf_counter()

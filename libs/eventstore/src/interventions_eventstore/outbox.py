@@ -50,7 +50,7 @@ class Outbox:
                 UPDATE {s}.positions SET last = last + $1 WHERE name = 'outbox' RETURNING last - $1 AS base
             ){", n AS (SELECT pg_notify($6, ''))" if notify else ""}
             INSERT INTO {s}.outbox (position, topic, key, value, headers)
-            SELECT p.base + t.ord, t.topic, t.key, t.value, t.headers::jsonb
+            SELECT p.base + t.ord, t.topic, t.key, t.value, t.headers::json
             FROM p,{" n," if notify else ""} unnest($2::text[], $3::bytea[], $4::bytea[], $5::text[])
                  WITH ORDINALITY AS t(topic, key, value, headers, ord)
             """

@@ -77,7 +77,7 @@ class EventStore:
                 UPDATE {s}.positions SET last = last + $1 WHERE name = 'events' RETURNING last - $1 AS base
             )
             INSERT INTO {s}.events ({_COLUMNS})
-            SELECT p.base + t.ord, t.sid, t.ver, t.eid, t.typ, t.sv, t.dat::jsonb, t.meta::jsonb,
+            SELECT p.base + t.ord, t.sid, t.ver, t.eid, t.typ, t.sv, t.dat::json, t.meta::json,
                    coalesce(t.rat, now())
             FROM p, unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::text[],
                            $8::text[], $9::timestamptz[])
