@@ -138,7 +138,7 @@ async def test_decisions_recorded_without_kind_and_evidence_fall_back_to_the_key
     ids = await record_storm(script, kit, suppressed=slower(kit))
     # decisions as stored before DetectionDecided carried kind and evidence
     await script.pool.execute(
-        "UPDATE incidents.events SET data = data - 'kind' - 'evidence' "
+        "UPDATE incidents.events SET data = (data::jsonb - 'kind' - 'evidence')::json "
         "WHERE type = 'DetectionDecided'"
     )
     loose = settings(tmp_path, "{max_incidents_per_window: 5}")
