@@ -50,7 +50,7 @@ class Script:
     async def detect(self, data: Event, minutes: float) -> str:
         self.clock.at(minutes)
         env: Envelope[Event] = Envelope(data=data, source="interventions/watcher")
-        await self.svc.handle_detections([env], consumer="test")
+        await self.svc.handle_detections([env])
         return env.id
 
     async def do(self, cmd: c.Command, minutes: float) -> None:

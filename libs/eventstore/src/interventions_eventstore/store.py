@@ -172,6 +172,15 @@ class EventStore:
         async with self.pool.acquire() as c:
             return [_stored(r) for r in await c.fetch(sql, after, limit)]
 
+    async def stored_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of `event_ids` already stored (committed), in any stream."""
+        async with self.pool.acquire() as c:
+            rows = await c.fetch(
+                f"SELECT event_id FROM {self.schema}.events WHERE event_id = ANY($1::text[])",
+                list(event_ids),
+            )
+        return {r["event_id"] for r in rows}
+
     async def head(self) -> int:
         """The highest global position committed so far."""
         async with self.pool.acquire() as c:
@@ -203,7 +212,7 @@ def _conflict(exc: asyncpg.UniqueViolationError, appends: Sequence[Append]) -> E
 
 
 class DuplicateEventError(Exception):
-    """An event with this id is already stored (a redelivery that bypassed the inbox)."""
+    """An event with this id is already stored (e.g. a redelivered detection's decision)."""
 
 
 def _json(value: dict[str, Any] | str) -> str:

@@ -48,7 +48,7 @@ def register(runtime: Runtime, service: Callable[[], IncidentService]) -> None:
         # heartbeats and events we do not record map to None and are skipped
         others = [(env.id, cmd) for _, env in good if (cmd := to_command(env.data)) is not None]
         if detections or dead:  # only other events: no empty transaction (three round trips)
-            await service().handle_detections(detections, dead, consumer=GROUP)
+            await service().handle_detections(detections, dead)
         if others:
             await service().record_external(others, (), consumer=GROUP)
         await sentinel.observe(runtime, records, good)

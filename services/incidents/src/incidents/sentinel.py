@@ -5,7 +5,8 @@ Checks (thresholds in `interventions.self_alerts`): an incident storm, a sev1 pa
 acknowledge or mitigate target, a silent watcher (no WatcherHeartbeat), a high playbook
 failure rate, dead letters arriving. Safe with several replicas: every replica may raise the
 same alert, but its CloudEvent id is derived from (key, time bucket), so the incident
-service's inbox keeps one, and an active incident for the key absorbs the rest."""
+service decides one (a decision is stored under its detection's id), and an active incident
+for the key absorbs the rest."""
 
 from __future__ import annotations
 

@@ -113,7 +113,7 @@ async def script_history(dsn: str, now: datetime) -> dict[str, int]:
     async def detect(name: str | None, data: Event, minutes: float) -> None:
         await at(minutes)
         env: Envelope[Event] = Envelope(data=data, source="interventions/watcher")
-        await svc.handle_detections([env], consumer="script")
+        await svc.handle_detections([env])
         if name:
             ids[name] = int(await pool.fetchval("SELECT max(id) FROM incidents.incidents"))
 
@@ -128,7 +128,7 @@ async def script_history(dsn: str, now: datetime) -> dict[str, int]:
 
     clock.now = now - timedelta(days=8)
     env: Envelope[Event] = Envelope(data=budget("old.agent", clock.now), source="w")
-    await svc.handle_detections([env], consumer="script")
+    await svc.handle_detections([env])
     await detect("i1", freshness(base), 0)
     await detect(None, freshness(base), 1)  # deduplicated into i1
     await do(c.Acknowledge(ids["i1"], "ann"), 3)
