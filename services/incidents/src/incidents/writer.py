@@ -42,6 +42,14 @@ def event_ids(n: int = 256) -> Iterator[str]:
 _IDS = event_ids()
 
 
+def stored_data(event: Event) -> dict[str, Any]:
+    """The event's data as stored: JSON mode, without the published `incident` snapshot
+    (popped after the dump: `exclude=` made pydantic's dump ~60 % slower)."""
+    data = event.model_dump(mode="json")
+    data.pop("incident", None)
+    return data
+
+
 @dataclass
 class Batch:
     """Collects the effects of one transaction; `commit` writes them all at once."""
@@ -81,7 +89,7 @@ class Batch:
             state = evolve(state, event)
             self.incidents[state.id] = state
             # one dump serves the store and, with the snapshot added, the published record
-            data = event.model_dump(mode="json", exclude={"incident"})
+            data = stored_data(event)
             subject = str(state.id)
             env: Envelope[Event] = Envelope(
                 data=event,
@@ -169,7 +177,7 @@ class Batch:
         data: dict[str, Any] | str | None = None,
     ) -> None:
         if data is None:
-            data = event.model_dump(mode="json", exclude={"incident"})
+            data = stored_data(event)
         self.streams[stream_id].events.append(
             NewEvent(
                 type=event.type_name,
