@@ -148,7 +148,7 @@ async def _rows(pool: asyncpg.Pool) -> list[asyncpg.Record]:
 async def _outbox_events(pool: asyncpg.Pool) -> list[str]:
     """The notification outcomes the sender recorded, in order (ce_type's last part)."""
     rows = await pool.fetch(
-        f"SELECT h->>1 AS type FROM {SCHEMA}.outbox, jsonb_array_elements(headers) h "
+        f"SELECT h->>1 AS type FROM {SCHEMA}.outbox, json_array_elements(headers) h "
         "WHERE h->>0 = 'ce_type' ORDER BY position"
     )
     return [r["type"] for r in rows if "notification" in r["type"].lower()]
