@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import asyncpg
 from interventions_events.notifications import EscalationTriggered, SlaBreached
@@ -61,11 +62,19 @@ async def test_no_ack_escalates_to_secondary_then_manager_on_time_and_ack_cancel
     assert breaches == [(21, "acknowledge")]
 
 
-async def _tracked(dsn: str, incident_id: int) -> bool:
+async def _fetchval(dsn: str, sql: str, *args: Any) -> Any:
     conn = await asyncpg.connect(dsn)
     try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def _tracked(dsn: str, incident_id: int) -> bool:
+    try:
         return bool(
-            await conn.fetchval(
+            await _fetchval(
+                dsn,
                 "SELECT to_regclass('notifier.tracked') IS NOT NULL AND EXISTS "
                 "(SELECT 1 FROM notifier.tracked WHERE incident_id = $1)",
                 incident_id,
@@ -73,22 +82,17 @@ async def _tracked(dsn: str, incident_id: int) -> bool:
         )
     except asyncpg.UndefinedTableError:
         return False
-    finally:
-        await conn.close()
 
 
 async def _open_deliveries(dsn: str, incident_id: int) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM notifier.deliveries WHERE incident_id = $1 "
-                "AND status IN ('pending', 'sending')",
-                incident_id,
-            )
+    return int(
+        await _fetchval(
+            dsn,
+            "SELECT count(*) FROM notifier.deliveries WHERE incident_id = $1 "
+            "AND status IN ('pending', 'sending')",
+            incident_id,
         )
-    finally:
-        await conn.close()
+    )
 
 
 async def _timer_state(dsn: str, incident_id: int) -> list[tuple[str, str]]:
