@@ -191,13 +191,17 @@ class OutboxRelay:
             ),
         )
         last = rows[-1]["position"]
-        # cursor and delete in one statement: atomic without a transaction's round trips
+        # cursor and delete in one statement: atomic without a transaction's round trips.
+        # Bounded below by the old cursor (every row at or before it went with an earlier
+        # move): `position <= $2` alone walked every deleted row not yet vacuumed, from the
+        # start of the index (3.4 ms with 4,800 of them, 250 rows/s for 20 s).
         await conn.execute(
             f"WITH moved AS (INSERT INTO {s}.outbox_cursor (relay, position) "
             "VALUES ($1, $2) ON CONFLICT (relay) DO UPDATE SET position = excluded.position) "
-            f"DELETE FROM {s}.outbox WHERE position <= $2",
+            f"DELETE FROM {s}.outbox WHERE position > $3 AND position <= $2",
             self.name,
             last,
+            cursor,
         )
         if cached:
             self._cursor = last
