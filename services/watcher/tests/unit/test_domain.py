@@ -3,8 +3,10 @@ deterministic, state changes are planned per key, and the sweep finds silent age
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from interventions_events.detections import BudgetExceeded, SignalRecovered
 from interventions_events.signals import BudgetMetricsReported
 from watcher import domain, settings
@@ -46,6 +48,21 @@ def test_pass_for_a_key_failing_before_the_batch_recovers_it() -> None:
 
 def test_pass_for_a_key_never_failing_emits_nothing() -> None:
     assert domain.emissions([finding(False)], set()) == []
+
+
+@pytest.mark.parametrize(
+    ("source_id", "key", "part"),
+    [
+        ("8a2b1c3d-aaaa-4bbb-8ccc-123456789012", "INV_data_freshness_3", ""),
+        ("sig-1", "BUDGET_inbox.triage_cost", "daily"),
+        ("", "K", "ü→漢字"),  # multi-byte names hash their UTF-8 bytes, as uuid5 does
+        *((f"s{i}", f"key-{i * 7919}", str(i % 3)) for i in range(200)),
+    ],
+)
+def test_detection_id_is_the_standard_uuid5(source_id: str, key: str, part: str) -> None:
+    name = f"{source_id}\x1f{key}\x1fInvariantViolated\x1f{part}"
+    expected = str(uuid.uuid5(domain.ID_NAMESPACE, name))
+    assert domain.detection_id(source_id, key, "InvariantViolated", part) == expected
 
 
 def test_redelivered_signal_yields_the_same_detection_ids() -> None:
