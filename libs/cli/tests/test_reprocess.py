@@ -89,3 +89,31 @@ async def test_reprocess_refuses_while_the_group_has_a_running_member(
     finally:
         await consumer.stop()
     assert done.returncode == 2 and "live member" in done.stderr, done.stderr
+
+
+def test_reprocess_refuses_to_go_back_past_the_inbox_retention(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    group = f"{topic_prefix}nothing-committed"
+    refused = cli(kafka_bootstrap, "reprocess", "--consumer", group, "--from-time", "8d")
+    assert refused.returncode == 2
+    assert "the inbox keeps processed event ids for 1w" in refused.stderr, refused.stderr
+    assert "--allow-repeats" in refused.stderr
+
+    # within a longer configured retention, or with --allow-repeats, it goes on to the broker
+    config = tmp_path / "settings.yaml"
+    config.write_text("interventions:\n  inbox: {retention: 14d}\n")
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "COLUMNS": "200"}
+    for extra_env, flags in (
+        ({"INTERVENTIONS_CONFIG": str(config)}, []),
+        ({}, ["--allow-repeats"]),
+    ):
+        ran = subprocess.run(
+            [str(CLI), "reprocess", "--consumer", group, "--from-time", "8d", *flags],
+            env={**env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "inbox keeps" not in ran.stderr
+        assert "has no committed offsets" in ran.stderr, ran.stderr

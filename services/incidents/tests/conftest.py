@@ -27,7 +27,7 @@ NAMES = {"viewer": "viewer@example.com", "ann": "ann@example.com", "bob": "bob@e
 ROLES = {"viewer": "viewer", "ann": "responder", "bob": "responder"}
 
 
-def settings_yaml(incidents: str) -> str:
+def settings_yaml(incidents: str, extra: str = "") -> str:
     tokens = "\n".join(
         f"      - {{name: {NAMES[k]}, hash: {hashlib.sha256(v.encode()).hexdigest()}, "
         f"roles: [{ROLES[k]}]}}"
@@ -36,17 +36,19 @@ def settings_yaml(incidents: str) -> str:
     # self-alerts off: these suites count incidents, and a storm alert would add a platform one
     return (
         f"interventions:\n  incidents: {incidents}\n  self_alerts: {{enabled: false}}\n"
-        f"  auth:\n    tokens:\n{tokens}\n"
+        f"  auth:\n    tokens:\n{tokens}\n{extra}"
     )
 
 
 class Service:
     """A running `python -m incidents` and what a test needs to drive it."""
 
-    def __init__(self, tmp: Path, bootstrap: str, dsn: str, prefix: str, incidents: str):
+    def __init__(
+        self, tmp: Path, bootstrap: str, dsn: str, prefix: str, incidents: str, extra: str = ""
+    ):
         self.bootstrap, self.dsn, self.prefix = bootstrap, dsn, prefix
         self.config = tmp / "settings.yaml"
-        self.config.write_text(settings_yaml(incidents))
+        self.config.write_text(settings_yaml(incidents, extra))
         self.port = free_port()
         self.env = {
             "DATABASE_URL": dsn,
@@ -95,8 +97,9 @@ def service_factory(
 ) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
 
-    def make(incidents: str = "{verification_check_interval: 100ms}") -> Service:
-        svc = Service(tmp_path, kafka_bootstrap, database_url, topic_prefix, incidents)
+    def make(incidents: str = "{verification_check_interval: 100ms}", extra: str = "") -> Service:
+        """`extra`: more settings.yaml lines inside the `interventions:` block."""
+        svc = Service(tmp_path, kafka_bootstrap, database_url, topic_prefix, incidents, extra)
         started.append(svc)
         return svc
 

@@ -1,12 +1,14 @@
 """`interventions reprocess --consumer <group> --from-time T`: move a consumer group's committed
 offsets back (or forward) to the first record at or after T, so the group re-reads from there.
 The group must be stopped: a running member would overwrite the new offsets on its next
-commit. Consumers are idempotent (inbox), so re-reading is safe."""
+commit. Consumers are idempotent (inbox), so re-reading is safe as far back as the inbox
+keeps processed ids (`inbox.retention`, 7d by default); further back is refused unless
+`--allow-repeats` says repeated effects are acceptable."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -15,6 +17,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from interventions_events import topics
+from interventions_platform.config import InboxSection, load_raw, section
+from interventions_platform.durations import format_duration
 from interventions_platform.env import RuntimeEnv
 from rich.console import Console
 from rich.table import Table
@@ -108,10 +112,16 @@ def reprocess(
     force: Annotated[
         bool, typer.Option(help="skip the live-member check (brokers that keep stale members)")
     ] = False,
+    allow_repeats: Annotated[
+        bool,
+        typer.Option(help="go back further than the inbox retention (effects may repeat)"),
+    ] = False,
 ) -> None:
     """Reset a STOPPED consumer group's offsets to the first record at or after --from-time."""
     env = RuntimeEnv()
     when = store.parse_time(from_time)
+    if not allow_repeats:
+        within_retention(when, section(InboxSection, load_raw(env.interventions_config), "inbox"))
     names = list(topic or [topics.full(t, env.kafka_topic_prefix) for t in topics.ALL_TOPICS])
     plan = asyncio.run(targets(env.kafka_bootstrap_servers, consumer, names, when, force))
     table = Table("topic", "partition", "current", "new")
@@ -125,6 +135,19 @@ def reprocess(
         commit(env.kafka_bootstrap_servers, consumer, {tp: n for tp, (_, n) in plan.items()})
     )
     typer.echo(f"group {consumer} will re-read from {when.isoformat()} when it starts")
+
+
+def within_retention(when: datetime, inbox: InboxSection, now: datetime | None = None) -> None:
+    """Refuse a time before the inbox retention: the ids of events processed then may be
+    pruned, so the group would take their effects (pages, tickets, actions) again."""
+    oldest = (now or datetime.now(UTC)) - inbox.retention
+    if when < oldest:
+        raise typer.BadParameter(
+            f"{when.isoformat()} is before {oldest.isoformat(timespec='seconds')}: the inbox "
+            f"keeps processed event ids for {format_duration(inbox.retention)} "
+            "(interventions.inbox.retention), so events from before then may be processed "
+            "again, repeating their effects. Pick a later --from-time, or pass --allow-repeats."
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,7 @@
 """PostgreSQL event store, transactional outbox with relay, and consumer inbox."""
 
 from .db import create_pool, ident, keeps_session, migrate
-from .inbox import Inbox
+from .inbox import Inbox, prune_inbox
 from .migrations import CORE
 from .outbox import Outbox, OutboxMessage, OutboxRelay
 from .publish import send_batched
@@ -25,6 +25,7 @@ __all__ = [
     "ident",
     "keeps_session",
     "migrate",
+    "prune_inbox",
     "scan_raw",
     "send_batched",
 ]

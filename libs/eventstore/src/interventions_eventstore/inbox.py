@@ -1,9 +1,17 @@
 """Consumer inbox: record processed event ids in the same transaction as the effects, so a
-redelivered event is recognised and skipped (exactly-once effects over at-least-once delivery)."""
+redelivered event is recognised and skipped (exactly-once effects over at-least-once delivery).
+
+Ids are kept for a retention period, then pruned (`prune_inbox`): a consumer re-reads an
+event it already handled only after a crash or rebalance before its offsets were committed
+(seconds), or when an operator moves its offsets back (`interventions reprocess`), which
+refuses to go back further than the retention. Without pruning the table grew by one row per
+consumed record, forever."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 
 import asyncpg
 
@@ -34,3 +42,29 @@ class Inbox:
                 event_id,
             )
         )
+
+
+async def prune_inbox(
+    pool: asyncpg.Pool,
+    schema: str,
+    older_than: timedelta,
+    *,
+    chunk: int = 10_000,
+    pause_s: float = 0.05,
+) -> int:
+    """Delete inbox ids processed more than `older_than` ago (by the database's clock), in
+    chunks of `chunk` rows with a short pause between them, so concurrent claims never wait
+    long on one big delete. Safe in every replica at once. Returns how many were deleted."""
+    s = ident(schema)
+    sql = (
+        f"DELETE FROM {s}.inbox WHERE ctid = ANY(ARRAY("
+        f"SELECT ctid FROM {s}.inbox WHERE processed_at < now() - $1::interval LIMIT $2))"
+    )
+    total = 0
+    while True:
+        status = await pool.execute(sql, older_than, chunk)
+        deleted = int(status.split()[-1])
+        total += deleted
+        if deleted < chunk:
+            return total
+        await asyncio.sleep(pause_s)

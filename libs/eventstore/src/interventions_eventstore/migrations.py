@@ -57,4 +57,9 @@ CORE = [
         ALTER COLUMN headers TYPE json USING headers::json,
         ALTER COLUMN headers SET DEFAULT '[]'::json;
     """,
+    # 3: the inbox is pruned by age (`prune_inbox`); rows are appended in time order, so a
+    # BRIN index (a few pages, next to nothing per insert) finds the old block ranges
+    """
+    CREATE INDEX inbox_processed_at ON {schema}.inbox USING brin (processed_at);
+    """,
 ]

@@ -109,6 +109,25 @@ class IssueProviderSection(BaseModel):
         return self
 
 
+class InboxSection(Strict):
+    """How long each service keeps the ids of the events it processed (see
+    `interventions_eventstore.inbox`), and how often it prunes older ones."""
+
+    retention: Duration = parse_duration("7d")
+    prune_every: Duration = parse_duration("10m")
+
+    @model_validator(mode="after")
+    def _long_enough(self) -> InboxSection:
+        if self.retention.total_seconds() < 3600:
+            raise ValueError(
+                "retention must be at least 1h (it is how long a consumer remembers what it "
+                "processed: a redelivery or a `reprocess` within it repeats nothing)"
+            )
+        if self.prune_every.total_seconds() < 1:
+            raise ValueError("prune_every must be at least 1s")
+        return self
+
+
 class CoreSettings(BaseModel):
     """The parts of the block every service may read. Service sections are parsed by their
     own services with `section()`."""

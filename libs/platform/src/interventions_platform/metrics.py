@@ -8,6 +8,9 @@ CONSUMED = Counter("interventions_consumed_total", "Records consumed", ["consume
 PUBLISHED = Counter("interventions_published_total", "Records published", ["source"])
 DEAD_LETTERS = Counter("interventions_dead_letters_total", "Records sent to the DLQ", ["consumer"])
 HANDLER_SECONDS = Histogram("interventions_handler_seconds", "Batch handler time", ["consumer"])
+INBOX_PRUNED = Counter(
+    "interventions_inbox_pruned_total", "Inbox ids deleted after the retention", ["schema"]
+)
 OUTBOX_BACKLOG = Gauge("interventions_outbox_backlog", "Outbox rows not yet published", ["schema"])
 CONSUMER_LAG = Gauge(
     "interventions_consumer_lag", "Records behind the log end", ["consumer", "topic"]

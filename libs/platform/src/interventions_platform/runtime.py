@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,10 +16,10 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from interventions_eventstore import CORE, OutboxRelay, create_pool, migrate
+from interventions_eventstore import CORE, OutboxRelay, create_pool, migrate, prune_inbox
 
 from . import auth, commits, kafka, logs, metrics, tracing
-from .config import load_raw, section
+from .config import InboxSection, load_raw, section
 from .env import RuntimeEnv
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Runtime:
         self.raw_config = (
             load_raw(self.env.interventions_config) if raw_config is None else raw_config
         )
+        self.inbox = section(InboxSection, self.raw_config, "inbox")
         self.prefix = self.env.kafka_topic_prefix
         self.broker = KafkaBroker(
             self.env.kafka_bootstrap_servers,
@@ -105,6 +107,7 @@ class Runtime:
             self.spawn(self.relay.run(), "outbox-relay")
             self.spawn(self._watch_backlog(), "outbox-backlog")
         self.spawn(self._watch_lag(), "consumer-lag")
+        self.spawn(self._prune_inbox(), "inbox-retention")
         if consume:
             await self.broker.start()
         self.started.set()
@@ -142,6 +145,22 @@ class Runtime:
             with contextlib.suppress(Exception):
                 n = await self.db.fetchval(f"SELECT count(*) FROM {self.schema}.outbox")
                 metrics.OUTBOX_BACKLOG.labels(self.schema).set(n or 0)
+
+    async def _prune_inbox(self) -> None:
+        """Every `inbox.prune_every` (the first time after a random part of it, so replicas
+        started together spread out), delete inbox ids older than `inbox.retention`."""
+        every = self.inbox.prune_every.total_seconds()
+        await asyncio.sleep(random.uniform(0, every))
+        while True:
+            try:
+                n = await prune_inbox(self.db, self.schema, self.inbox.retention)
+            except (asyncpg.PostgresError, OSError) as exc:  # the next round tries again
+                log.warning("inbox pruning in %s failed: %s", self.schema, exc)
+            else:
+                metrics.INBOX_PRUNED.labels(self.schema).inc(n)
+                if n:
+                    log.info("pruned %d inbox ids older than %s", n, self.inbox.retention)
+            await asyncio.sleep(every)
 
     async def _watch_lag(self, every_s: float = 5.0) -> None:
         """Consumer lag per group and topic for this replica's partitions (high-water mark
