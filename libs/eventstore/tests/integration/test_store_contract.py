@@ -190,13 +190,50 @@ async def test_relay_publishes_every_committed_event_in_stream_order_and_never_a
         by_stream[stream].append(int(version))
     assert dict(by_stream) == dict(committed)
     assert aborted  # the scenario really aborted some transactions
-    # every published row is deleted as the cursor moves past it (the delete is bounded below
-    # by the old cursor, so this checks no row is left behind between two moves)
+    # every published row is deleted (exactly those sent), and none committed below the
+    # cursor: positions became visible in order, so the sweep found nothing late
     left = await pool.fetchval(
         f"SELECT count(*) FROM {SCHEMA}.outbox o JOIN {SCHEMA}.outbox_cursor c "
         "ON c.relay = 'relay' WHERE o.position <= c.position"
     )
     assert left == 0
+    assert relay.late == 0
+
+
+async def test_relay_publishes_a_row_found_below_its_cursor_late_instead_of_never(
+    pool: asyncpg.Pool, kafka_bootstrap: str, topic_prefix: str, read_topic: ReadTopic
+) -> None:
+    """A row that commits at or below the cursor (positions out of commit order: a writer
+    that bypassed the counter, here an INSERT by hand) is kept, found by the leader's sweep,
+    published and counted; a range delete would have dropped it unsent."""
+    topic = f"{topic_prefix}late"
+    outbox = Outbox(SCHEMA)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(
+            conn, [OutboxMessage(topic=topic, key=b"k", value=f"m{i}".encode()) for i in range(5)]
+        )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=2)
+    await producer.start()
+    relay = OutboxRelay(pool, SCHEMA, producer, batch_size=2, idle_poll_s=0.05, sweep_every_s=0.2)
+    task = asyncio.create_task(relay.run())
+    try:
+        await read_topic(topic, 5)
+        # the cursor is at 5: a row at position 3 appears (its first holder was published and
+        # deleted, so the slot is free) and one far below
+        await pool.execute(
+            f"INSERT INTO {SCHEMA}.outbox (position, topic, key, value, headers) "
+            "VALUES (3, $1, 'k', 'late-3', '[]'), (-7, $1, 'k', 'late-minus-7', '[]')",
+            topic,
+        )
+        values = [r.value for r in await read_topic(topic, 7)]  # one key: one partition
+        assert values[:5] == [f"m{i}".encode() for i in range(5)]
+        assert values[5:] == [b"late-minus-7", b"late-3"]  # oldest first
+        assert relay.late == 2
+        assert await pool.fetchval(f"SELECT count(*) FROM {SCHEMA}.outbox") == 0
+    finally:
+        relay.stop()
+        await task
+        await producer.stop()
 
 
 class _Abort(Exception):

@@ -12,6 +12,11 @@ INBOX_PRUNED = Counter(
     "interventions_inbox_pruned_total", "Inbox ids deleted after the retention", ["schema"]
 )
 OUTBOX_BACKLOG = Gauge("interventions_outbox_backlog", "Outbox rows not yet published", ["schema"])
+OUTBOX_LATE = Counter(
+    "interventions_outbox_late_total",
+    "Outbox rows found at or below the relay's cursor and published late (expected: 0)",
+    ["schema"],
+)
 CONSUMER_LAG = Gauge(
     "interventions_consumer_lag", "Records behind the log end", ["consumer", "topic"]
 )

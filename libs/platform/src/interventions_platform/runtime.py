@@ -140,8 +140,12 @@ class Runtime:
         log.info("%s stopped", self.service)
 
     async def _watch_backlog(self) -> None:
+        counted = 0  # the relay's late rows already added to the counter
         while True:
             await asyncio.sleep(5)
+            if self.relay is not None and self.relay.late > counted:
+                metrics.OUTBOX_LATE.labels(self.schema).inc(self.relay.late - counted)
+                counted = self.relay.late
             with contextlib.suppress(Exception):
                 n = await self.db.fetchval(f"SELECT count(*) FROM {self.schema}.outbox")
                 metrics.OUTBOX_BACKLOG.labels(self.schema).set(n or 0)

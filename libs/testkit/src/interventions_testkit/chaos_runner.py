@@ -12,9 +12,10 @@ from typing import Any
 
 import asyncpg
 import orjson
+from interventions_events import topics
 
 from . import oracles
-from .chaos import Sent, Stack, TopicTap
+from .chaos import Sent, Stack, TopicTap, read_whole
 
 
 @dataclass
@@ -108,7 +109,14 @@ async def verify(stack: Stack, tap: TopicTap, since: int, acked: dict[str, str])
         await oracles.check_decisions(conn, acked, v)
         await oracles.check_versions(conn, v)
         await oracles.check_episodes(conn, v)
-        await oracles.check_relay(conn, since, tap.values("incidents"), v)
+        topic = topics.full(topics.INCIDENTS, stack.prefix)
+        await oracles.check_relay(
+            conn,
+            since,
+            tap.values("incidents"),
+            v,
+            reread=lambda: read_whole(stack.bootstrap, topic),
+        )
         await oracles.check_read_model(conn, v)
         paged = await oracles.paged_incidents(conn)
         queued = await oracles.queued_ticket_creates(conn)  # paced: late, not lost
