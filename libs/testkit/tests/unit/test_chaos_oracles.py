@@ -113,3 +113,41 @@ def test_a_queued_ticket_create_covers_an_incident_a_missing_one_does_not() -> N
     v = oracles.Verdict()
     assert oracles.check_tickets(issues, [7, 8, 9], v, queued={8}) == 0
     assert v.problems == ["1 sev1/sev2 incident(s) without a ticket: [9]"]
+
+
+class FakeConn:
+    """Answers check_relay's two reads: the scenario's committed events, then the outbox."""
+
+    def __init__(self, events: list[str], outbox: list[str]):
+        self.answers: list[list[dict[str, Any]]] = [
+            [{"event_id": e} for e in events],
+            [{"value": record(e)} for e in outbox],
+        ]
+
+    async def fetch(self, *_: Any) -> list[dict[str, Any]]:
+        return self.answers.pop(0)
+
+
+async def test_an_event_the_tap_missed_but_the_topic_holds_is_not_called_skipped() -> None:
+    events = committed(6)
+    on_topic = [record(e) for e in events]
+    tapped = on_topic[:4]  # the tap stopped reading before the last two
+    v = oracles.Verdict()
+
+    async def reread() -> list[bytes]:
+        return on_topic
+
+    await oracles.check_relay(FakeConn(events, []), 0, tapped, v, reread=reread)
+    assert v.problems == []
+
+
+async def test_an_event_on_neither_the_tap_nor_the_topic_is_still_skipped() -> None:
+    events = committed(6)
+    on_topic = [record(e) for e in events[:5]]
+    v = oracles.Verdict()
+
+    async def reread() -> list[bytes]:
+        return on_topic
+
+    await oracles.check_relay(FakeConn(events, []), 0, on_topic[:2], v, reread=reread)
+    assert v.problems == [f"the relay skipped 1 committed event(s): {[events[5]]}"]
