@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,10 +32,6 @@ from .db import ident, keeps_session
 from .publish import send_batched
 
 log = logging.getLogger(__name__)
-
-
-def loop_time() -> float:
-    return asyncio.get_running_loop().time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +149,9 @@ class OutboxRelay:
             swept = -self.sweep_every_s  # a new leader sweeps first
             try:
                 while not self._stopping.is_set():
-                    if loop_time() - swept >= self.sweep_every_s:
+                    if time.monotonic() - swept >= self.sweep_every_s:
                         await self._sweep(lock_conn)
-                        swept = loop_time()
+                        swept = time.monotonic()
                     # cleared before the read: a commit notified from here on wakes the wait
                     self._wake.clear()
                     # on the lock's own connection with the cursor kept in memory: three

@@ -143,7 +143,8 @@ async def test_relay_publishes_every_committed_event_in_stream_order_and_never_a
         bootstrap_servers=kafka_bootstrap, enable_idempotence=False, linger_ms=2
     )
     await producer.start()
-    relay = OutboxRelay(pool, SCHEMA, producer, batch_size=50, idle_poll_s=0.05)
+    # sweeping between batches, so `late == 0` below checks the writers' whole run
+    relay = OutboxRelay(pool, SCHEMA, producer, batch_size=50, idle_poll_s=0.05, sweep_every_s=0.01)
     relay_task = asyncio.create_task(relay.run())
     committed: dict[str, list[int]] = defaultdict(list)
     aborted: set[str] = set()

@@ -546,32 +546,17 @@ class TopicTap:
 
 
 async def read_whole(
-    bootstrap: str, topic: str, quiet_s: float = 2.0, limit_s: float = 120.0
+    bootstrap: str, prefix: str, name: str, quiet_s: float = 2.0, limit_s: float = 120.0
 ) -> list[bytes]:
-    """Every record value of `topic` from the beginning of each partition, read until none
-    arrives for `quiet_s` (a memory broker's end offsets are only a lower bound)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
-    out: list[bytes] = []
+    """Every record value of topic `name` from the beginning of each partition (a tap rewound
+    before its first fetch), read until none arrives for `quiet_s`."""
+    tap = await TopicTap(bootstrap, prefix, [name]).start()
     try:
-        parts = [
-            TopicPartition(topic, p)
-            for p in sorted(
-                consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
-            )
-        ]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        deadline, since = time.monotonic() + limit_s, time.monotonic()
-        while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
-            for recs in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(rec.value or b"" for rec in recs)
-                since = time.monotonic()
+        await tap.rewind()
+        await tap.caught_up(quiet_s, limit_s)
+        return tap.values(name)
     finally:
-        await consumer.stop()
-    return out
+        await tap.stop()
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

@@ -109,13 +109,12 @@ async def verify(stack: Stack, tap: TopicTap, since: int, acked: dict[str, str])
         await oracles.check_decisions(conn, acked, v)
         await oracles.check_versions(conn, v)
         await oracles.check_episodes(conn, v)
-        topic = topics.full(topics.INCIDENTS, stack.prefix)
         await oracles.check_relay(
             conn,
             since,
-            tap.values("incidents"),
+            tap.values(topics.INCIDENTS),
             v,
-            reread=lambda: read_whole(stack.bootstrap, topic),
+            reread=lambda: read_whole(stack.bootstrap, stack.prefix, topics.INCIDENTS),
         )
         await oracles.check_read_model(conn, v)
         paged = await oracles.paged_incidents(conn)
