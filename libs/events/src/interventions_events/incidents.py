@@ -46,11 +46,18 @@ class IncidentOpened(IncidentEvent):
 
 @register(topics.INCIDENTS)
 class OccurrenceRecorded(IncidentEvent):
+    """Detections of the key recorded on its active incident: `count` of one batch, the latest named.
+
+    The detections of one consumer batch are one event, naming the latest (its id, time
+    and evidence); each has its own DetectionDecided on the key stream. Before 2026-11-27
+    every event recorded one (no `count`)."""
+
     key: str
     detection_id: str
     observed_at: datetime
     rule: str
     details: dict[str, Any] = Field(default_factory=dict)
+    count: int = Field(default=1, ge=1)
 
 
 @register(topics.INCIDENTS)

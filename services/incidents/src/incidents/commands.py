@@ -92,6 +92,7 @@ class RecordOccurrence:
     rule: str
     details: dict[str, Any] = field(default_factory=dict)
     by: str = "system"
+    count: int = 1  # detections this occurrence records (see OccurrenceRecorded)
 
 
 @dataclass(frozen=True, slots=True)

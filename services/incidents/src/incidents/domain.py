@@ -282,6 +282,7 @@ def _occurrence(cmd: c.RecordOccurrence, s: Incident, base: dict[str, Any]) -> l
             observed_at=cmd.observed_at,
             rule=cmd.rule,
             details=cmd.details,
+            count=cmd.count,
         )
     ]
 
@@ -338,7 +339,7 @@ _DECIDERS: dict[type[Any], Any] = {
 def _apply(s: Incident, e: IncidentEvent) -> Incident:
     """The state after `e`, one version on."""
     if isinstance(e, OccurrenceRecorded):
-        return _next(s, occurrences=s.occurrences + 1, last_seen_at=max(s.last_seen_at, e.at))
+        return _next(s, occurrences=s.occurrences + e.count, last_seen_at=max(s.last_seen_at, e.at))
     if isinstance(e, IncidentAcknowledged):
         return _next(
             s,

@@ -188,7 +188,7 @@ def describe(type_name: str, d: dict[str, Any]) -> str:
     """One line a person reads on the timeline."""
     what: dict[str, Callable[[], str]] = {
         "IncidentOpened": lambda: f"opened as {d.get('severity')}: {d.get('summary')}",
-        "OccurrenceRecorded": lambda: f"detected again (detection {d.get('detection_id')})",
+        "OccurrenceRecorded": lambda: _again(d),
         "IncidentAcknowledged": lambda: "acknowledged",
         "IncidentMitigated": lambda: "mitigated",
         "IncidentResolved": lambda: f"resolved ({d.get('resolution')})",
@@ -207,3 +207,10 @@ def describe(type_name: str, d: dict[str, Any]) -> str:
         ),
     }
     return what[type_name]() if type_name in what else type_name
+
+
+def _again(d: dict[str, Any]) -> str:
+    n = d.get("count", 1)
+    if n == 1:
+        return f"detected again (detection {d.get('detection_id')})"
+    return f"detected again {n} times (latest detection {d.get('detection_id')})"

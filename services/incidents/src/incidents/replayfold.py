@@ -76,7 +76,7 @@ def _opened(data: Data) -> Draft:
 
 def _occurrence(s: Draft, data: Data) -> None:
     at = _ts(data["at"])
-    s["occurrences"] += 1
+    s["occurrences"] += data.get("count", 1)
     if at > s["last_seen_at"]:  # max(last_seen_at, at), ties keep the first
         s["last_seen_at"] = at
 

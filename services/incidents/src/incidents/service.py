@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import asyncpg
 from interventions_events import Envelope, Event, topics
 from interventions_events.detections import DetectionData, SignalRecovered
-from interventions_events.incidents import DetectionSuppressed
+from interventions_events.incidents import DetectionSuppressed, OccurrenceRecorded
 from interventions_eventstore import (
     ConcurrencyError,
     DuplicateEventError,
@@ -202,16 +202,21 @@ class IncidentService:
         """Decide in order; every FLUSH_EVERY detections the events and messages so far are
         written while the next ones are decided (same transaction and connection, one
         statement in flight at a time), so the Python work overlaps PostgreSQL's."""
+        envs = _by_key(envs)
         keys = list(dict.fromkeys(e.data.key for e in envs if isinstance(e.data, DetectionData)))
         key_states = await self.rm.keys(conn, keys)
         active = await self.rm.active_by_key(conn, keys)
         lane = _Lane()
         ids = _IdBlock(conn, self.schema, sum(1 for k in keys if k not in active), lane.idle)
         source = topics.full(topics.DETECTIONS, self.pub.prefix)
+        last_key = None
         try:
             for n, env in enumerate(envs, start=1):
                 assert isinstance(env.data, DetectionData)
                 det = _detection(env.id, env.data)
+                if det.key != last_key:  # the previous key's occurrences are all counted
+                    batch.write_occurrences()
+                    last_key = det.key
                 ks = batch.keys.get(det.key) or key_states.get(det.key) or KeyState(det.key)
                 inc = active.get(det.key)
                 if inc is not None:
@@ -225,7 +230,7 @@ class IncidentService:
                     active[det.key] = opened
                 if n % FLUSH_EVERY == 0 and n < len(envs):
                     await lane.idle()
-                    lane.start(batch.flush(conn, self.store, self.outbox))
+                    lane.start(batch.flush(conn, self.store, self.rm, self.outbox))
                 if n % YIELD_EVERY == 0 and lane.busy:
                     await asyncio.sleep(0)  # let the write send its next statement
             await lane.idle()
@@ -258,10 +263,13 @@ class IncidentService:
                 meta,
             )
         if decided.decision == "deduplicated" and inc is not None:
+            before, seen = batch.occurrences_so_far(inc)
             cmd = c.RecordOccurrence(
-                inc.id, env.id, data.observed_at, decided.rule, dict(data.evidence)
+                inc.id, env.id, data.observed_at, decided.rule, dict(data.evidence), count=seen + 1
             )
-            return batch.incident(inc, decide(cmd, inc, now), meta)
+            (event,) = decide(cmd, before, now)
+            assert isinstance(event, OccurrenceRecorded)
+            return batch.occurrence(before, event, meta)
         if decided.decision == "recovered" and inc is not None:
             return batch.incident(inc, decide(c.ObserveRecovery(inc.id, env.id), inc, now), meta)
         if decided.decision == "suppressed":
@@ -364,6 +372,17 @@ class _IdBlock:
             self.ids.extend(sorted(int(r["id"]) for r in rows))
             self.expected = 0  # a key that opens twice in one batch draws one more
         return self.ids.popleft()
+
+
+def _by_key(envs: Sequence[Envelope[Event]]) -> list[Envelope[Event]]:
+    """The detections of each key together, keys in order of first appearance, each key's
+    in their order: a key's decisions depend on its own earlier ones only, and its
+    occurrences are one event written as soon as its last one is counted."""
+    by: dict[str, list[Envelope[Event]]] = {}
+    for e in envs:
+        assert isinstance(e.data, DetectionData)
+        by.setdefault(e.data.key, []).append(e)
+    return [e for group in by.values() for e in group]
 
 
 def _first_of_each(envs: Sequence[Envelope[Event]]) -> list[Envelope[Event]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 from interventions_events import Envelope, Event
-from interventions_events.incidents import DetectionDecided, IncidentEvent
+from interventions_events.incidents import DetectionDecided, IncidentEvent, OccurrenceRecorded
 from interventions_eventstore import Append, EventStore, NewEvent, Outbox, OutboxMessage
 from interventions_platform import tracing
 from interventions_platform.kafka import Publisher
@@ -25,6 +25,17 @@ from .readmodel import ReadModel, incident_stream, key_stream
 class _Stream:
     expected: int
     events: list[NewEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Occurrences:
+    """An incident's occurrences in this batch so far, not yet recorded: the state before
+    them and the one event that records them all."""
+
+    before: Incident
+    event: OccurrenceRecorded
+    meta: dict[str, Any] | None
+    traceparent: str | None
 
 
 def event_ids(n: int = 256) -> Iterator[str]:
@@ -59,6 +70,11 @@ class Batch:
     incidents: dict[int, Incident] = field(default_factory=dict)
     keys: dict[str, KeyState] = field(default_factory=dict)
     messages: list[OutboxMessage] = field(default_factory=list)
+    # by incident id: written by the last flush, or before the incident's next event
+    occurring: dict[int, _Occurrences] = field(default_factory=dict)
+    # read-model rows changed since the last flush (incident ids, keys)
+    _changed: set[int] = field(default_factory=set, init=False)
+    _changed_keys: set[str] = field(default_factory=set, init=False)
     # the traceparent when no span is exported: no record span changes it within a batch
     _idle_traceparent: str | None = field(default=None, init=False)
     _idle_traced: bool = field(default=False, init=False)
@@ -82,26 +98,37 @@ class Batch:
         meta: dict[str, Any] | None = None,
     ) -> Incident | None:
         """Apply incident events on top of `state`; returns the new state."""
+        if state is not None and state.id in self.occurring:
+            self._write_occurrences(state.id)  # they come first on the stream
         traceparent = self.traceparent() if events else None
         for event in events:
             if state is None or state.id not in self.incidents:
                 self._stream(incident_stream(event.incident_id), state.version if state else 0)
             state = evolve(state, event)
             self.incidents[state.id] = state
-            # one dump serves the store and, with the snapshot added, the published record
-            data = stored_data(event)
-            subject = str(state.id)
-            env: Envelope[Event] = Envelope(
-                data=event,
-                source=self.pub.source,
-                id=next(_IDS),
-                time=datetime.now(UTC),
-                subject=subject,
-                traceparent=traceparent,
-            )
-            self._record(incident_stream(state.id), event, env.id, meta, data)
-            published = {**data, "incident": state.snapshot()}  # `data` is stored as it is
-            self.messages.append(self.pub.message(env, key=subject, data=published))
+            self._changed.add(state.id)
+            self._write(state, event, meta, traceparent)
+        return state
+
+    def occurrences_so_far(self, state: Incident) -> tuple[Incident, int]:
+        """The incident before this batch's occurrences, and how many there are."""
+        seen = self.occurring.get(state.id)
+        return (seen.before, seen.event.count) if seen else (state, 0)
+
+    def occurrence(
+        self, before: Incident, event: OccurrenceRecorded, meta: dict[str, Any] | None = None
+    ) -> Incident:
+        """Record the batch's occurrences of an incident as one event: `event` counts them
+        all (`count`) on top of `before` (see `occurrences_so_far`) and replaces the one
+        recorded so far. With 1,000 keys and 2,000 detections per batch this is one incident
+        event, outbox row and published record for about two detections, and a storm on one
+        key is one per batch. Returns the new state."""
+        if before.id not in self.incidents:
+            self._stream(incident_stream(before.id), before.version)
+        state = evolve(before, event)
+        self.incidents[state.id] = state
+        self._changed.add(state.id)
+        self.occurring[state.id] = _Occurrences(before, event, meta, self.traceparent())
         return state
 
     def decision(
@@ -118,6 +145,7 @@ class Batch:
             self._stream(key_stream(state.key), state.version)
         new = evolve_key(state, event)
         self.keys[state.key] = new
+        self._changed_keys.add(state.key)
         # stored only: no envelope, no trace context; its data as JSON text straight from
         # pydantic (~1.5 us against ~4 for a dict then orjson);
         # it has no `incident` field to leave out (`exclude` makes pydantic a third slower)
@@ -132,19 +160,31 @@ class Batch:
         self.messages.extend(messages)
 
     async def flush(
-        self, conn: asyncpg.Connection, store: EventStore, outbox: Outbox, *, last: bool = False
+        self,
+        conn: asyncpg.Connection,
+        store: EventStore,
+        rm: ReadModel,
+        outbox: Outbox,
+        *,
+        last: bool = False,
     ) -> None:
-        """Write the events and messages collected so far (ConcurrencyError if a stream
-        moved), in the caller's transaction; the next ones continue the same streams. The
-        read model is left to `commit`: one row per incident and key, however many flushes.
-        The `last` flush of a transaction wakes the relay with its outbox rows, if it has
-        any (else `commit` notifies for the earlier flushes')."""
+        """Write the events, messages and read-model rows collected so far
+        (ConcurrencyError if a stream moved), in the caller's transaction; the next ones
+        continue the same streams, and a row changed again is written again (a batch of
+        detections changes each key's rows in one run: see `service._by_key`). The `last`
+        flush of a transaction wakes the relay with its outbox rows, if it has any (else
+        `commit` notifies for the earlier flushes')."""
+        if last:
+            self.write_occurrences()
         appends = []
         for sid, s in self.streams.items():
             if s.events:
                 appends.append(Append(sid, s.expected, s.events))
                 s.expected += len(s.events)
                 s.events = []
+        incidents = [self.incidents[i] for i in self._changed]
+        keys = [self.keys[k] for k in self._changed_keys]
+        self._changed, self._changed_keys = set(), set()
         await store.append_many(appends, conn=conn, returning=False)
         messages, self.messages = self.messages, []
         await outbox.add(conn, messages, notify=last)
@@ -152,18 +192,50 @@ class Batch:
             self._queued = False  # that notify wakes the relay for the whole transaction
         else:
             self._queued |= bool(messages)
+        if incidents:
+            await rm.save(conn, incidents)
+        if keys:
+            await rm.save_keys(conn, keys)
 
     async def commit(
         self, conn: asyncpg.Connection, store: EventStore, rm: ReadModel, outbox: Outbox
     ) -> None:
         """Append (ConcurrencyError if any stream moved), project, queue for publishing."""
-        await self.flush(conn, store, outbox, last=True)
-        if self.incidents:
-            await rm.save(conn, self.incidents.values())
-        if self.keys:
-            await rm.save_keys(conn, self.keys.values())
+        await self.flush(conn, store, rm, outbox, last=True)
         if self._queued:
             await outbox.notify(conn)
+
+    def write_occurrences(self) -> None:
+        """Queue the occurrences counted so far for the next flush."""
+        for iid in list(self.occurring):
+            self._write_occurrences(iid)
+
+    def _write_occurrences(self, incident_id: int) -> None:
+        seen = self.occurring.pop(incident_id)
+        self._write(self.incidents[incident_id], seen.event, seen.meta, seen.traceparent)
+
+    def _write(
+        self,
+        state: Incident,
+        event: IncidentEvent,
+        meta: dict[str, Any] | None,
+        traceparent: str | None,
+    ) -> None:
+        """Store `event` (which made `state`) and queue its record for publishing."""
+        # one dump serves the store and, with the snapshot added, the published record
+        data = stored_data(event)
+        subject = str(state.id)
+        env: Envelope[Event] = Envelope(
+            data=event,
+            source=self.pub.source,
+            id=next(_IDS),
+            time=datetime.now(UTC),
+            subject=subject,
+            traceparent=traceparent,
+        )
+        self._record(incident_stream(state.id), event, env.id, meta, data)
+        published = {**data, "incident": state.snapshot()}  # `data` is stored as it is
+        self.messages.append(self.pub.message(env, key=subject, data=published))
 
     def _stream(self, stream_id: str, expected: int) -> None:
         self.streams.setdefault(stream_id, _Stream(expected))

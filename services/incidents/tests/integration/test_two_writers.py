@@ -14,7 +14,7 @@ from incidents.readmodel import ReadModel, rebuild_read_model
 from incidents.service import IncidentService
 from incidents.settings import load_settings
 from interventions_events import Envelope, Event
-from interventions_events.detections import BudgetExceeded
+from interventions_events.detections import BudgetExceeded, SignalRecovered
 from interventions_platform.kafka import Publisher
 
 
@@ -66,7 +66,8 @@ async def test_a_batch_mixing_seen_and_new_detections_decides_only_the_new_ones(
     new = [detection("BUDGET_mix_latency_p95") for _ in range(2)]
     await svc.handle_detections([old[1], new[0], old[2], new[1], new[0]])
     row = await pool.fetchrow("SELECT occurrences, version FROM incidents.incidents")
-    assert (row["occurrences"], row["version"]) == (5, 5)
+    # opened + one occurrence event per batch (2 then 2 detections)
+    assert (row["occurrences"], row["version"]) == (5, 3)
     decided = await pool.fetch(
         "SELECT event_id, data->>'detection_id' AS d FROM incidents.events "
         "WHERE stream_id LIKE 'key-%' ORDER BY global_position"
@@ -127,8 +128,63 @@ async def test_batches_written_in_steps_keep_streams_and_outbox_whole(
     outbox = await pool.fetchrow(
         "SELECT count(*) AS n, min(position) AS lo, max(position) AS hi FROM incidents.outbox"
     )
-    assert incident_events == 200 and outbox["n"] == 200
-    assert (outbox["lo"], outbox["hi"]) == (1, 200)
+    # per key: its opening, then one occurrence event per batch of 50 (10 detections each)
+    assert incident_events == 25 and outbox["n"] == 25
+    assert (outbox["lo"], outbox["hi"]) == (1, 25)
+    counted = await pool.fetchval(
+        "SELECT sum((data->>'count')::int) FROM incidents.events WHERE type = 'OccurrenceRecorded'"
+    )
+    assert counted == 195
+    async with pool.acquire() as conn:
+        live = await ReadModel("incidents").content_hash(conn)
+    assert await rebuild_read_model(pool) == live
+
+
+async def test_a_batchs_occurrences_of_an_incident_are_one_event_in_stream_order(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Detections of keys A and B interleaved, with a recovery of A among them: each key's
+    are decided together and in order, an incident's occurrences before and after its
+    recovery are two events (not one moved past it), every detection has its own decision
+    in arrival order on its key stream, and the read model (written step by step) equals
+    the fold of the streams."""
+    import incidents.service as service_module
+
+    monkeypatch.setattr(service_module, "FLUSH_EVERY", 3)
+    svc = service(pool)
+    a, b = "BUDGET_occ_a_latency_p95", "BUDGET_occ_b_latency_p95"
+    await svc.handle_detections([detection(a), detection(b)])
+    recovered = Envelope(
+        data=SignalRecovered(**detection(a).data.model_dump(exclude={"type"})),
+        source="test",
+        id=str(uuid.uuid4()),
+    )
+    batch = [detection(a), detection(b), detection(a), recovered, detection(b), detection(a)]
+    batch += [detection(b) for _ in range(4)]
+    await svc.handle_detections(batch)
+
+    rows = await pool.fetch(
+        "SELECT stream_id, type, (data->>'count')::int AS n, data->>'detection_id' AS d"
+        " FROM incidents.events ORDER BY global_position"
+    )
+    on = {
+        s: [(r["type"], r["n"]) for r in rows if r["stream_id"] == s]
+        for s in ("incident-1", "incident-2")
+    }
+    assert on["incident-1"] == [
+        ("IncidentOpened", None),
+        ("OccurrenceRecorded", 2),
+        ("SignalRecoveryObserved", None),
+        ("OccurrenceRecorded", 1),
+    ]
+    assert on["incident-2"] == [("IncidentOpened", None), ("OccurrenceRecorded", 6)]
+    latest_b = [r["d"] for r in rows if r["stream_id"] == "incident-2"][-1]
+    assert latest_b == batch[-1].id  # the event names the latest detection it counts
+    for key in (a, b):
+        decided = [r["d"] for r in rows if r["stream_id"] == f"key-{key}"]
+        assert decided[1:] == [e.id for e in batch if e.data.key == key]
+    got = await pool.fetch("SELECT id, occurrences, version FROM incidents.incidents ORDER BY id")
+    assert [tuple(r) for r in got] == [(1, 4, 4), (2, 7, 2)]
     async with pool.acquire() as conn:
         live = await ReadModel("incidents").content_hash(conn)
     assert await rebuild_read_model(pool) == live

@@ -81,7 +81,8 @@ def command(kind: str, incident_id: int, draw: Any, now: datetime) -> c.Command:
             return c.AddNote(incident_id, by, draw(st.text(max_size=8)))
         case "occurrence":
             observed = now - timedelta(seconds=draw(st.integers(0, 600)))
-            return c.RecordOccurrence(incident_id, "d", observed, "dedup", {"n": 1})
+            count = draw(st.integers(1, 5))  # a batch's occurrences are one event
+            return c.RecordOccurrence(incident_id, "d", observed, "dedup", {"n": 1}, count=count)
         case "recovery":
             return c.ObserveRecovery(incident_id, "d")
         case "action":
