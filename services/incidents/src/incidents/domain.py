@@ -336,10 +336,19 @@ _DECIDERS: dict[type[Any], Any] = {
 }
 
 
+def occurred(before: Incident, count: int, at: datetime) -> Incident:
+    """The state after an OccurrenceRecorded of `count` detections at `at`, without the
+    event: a batch counts an incident's occurrences one detection at a time and records
+    them as one event at the end (writer.Batch.occurrence)."""
+    return _next(
+        before, occurrences=before.occurrences + count, last_seen_at=max(before.last_seen_at, at)
+    )
+
+
 def _apply(s: Incident, e: IncidentEvent) -> Incident:
     """The state after `e`, one version on."""
     if isinstance(e, OccurrenceRecorded):
-        return _next(s, occurrences=s.occurrences + e.count, last_seen_at=max(s.last_seen_at, e.at))
+        return occurred(s, e.count, e.at)
     if isinstance(e, IncidentAcknowledged):
         return _next(
             s,

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import asyncpg
 from interventions_events import Envelope, Event, topics
 from interventions_events.detections import DetectionData, SignalRecovered
-from interventions_events.incidents import DetectionSuppressed, OccurrenceRecorded
+from interventions_events.incidents import DetectionSuppressed
 from interventions_eventstore import (
     ConcurrencyError,
     DuplicateEventError,
@@ -263,13 +263,9 @@ class IncidentService:
                 meta,
             )
         if decided.decision == "deduplicated" and inc is not None:
-            before, seen = batch.occurrences_so_far(inc)
-            cmd = c.RecordOccurrence(
-                inc.id, env.id, data.observed_at, decided.rule, dict(data.evidence), count=seen + 1
+            return batch.occurrence(
+                inc, env.id, data.observed_at, decided.rule, data.evidence, now, meta
             )
-            (event,) = decide(cmd, before, now)
-            assert isinstance(event, OccurrenceRecorded)
-            return batch.occurrence(before, event, meta)
         if decided.decision == "recovered" and inc is not None:
             return batch.incident(inc, decide(c.ObserveRecovery(inc.id, env.id), inc, now), meta)
         if decided.decision == "suppressed":
