@@ -199,9 +199,10 @@ class IncidentService:
         batch: Batch,
         envs: Sequence[Envelope[Event]],
     ) -> None:
-        """Decide in order; every FLUSH_EVERY detections the events and messages so far are
-        written while the next ones are decided (same transaction and connection, one
-        statement in flight at a time), so the Python work overlaps PostgreSQL's."""
+        """Decide each key's detections together, in order (`_by_key`); every FLUSH_EVERY
+        detections the events, messages and read-model rows so far are written while the
+        next ones are decided (same transaction and connection, one statement in flight at
+        a time), so the Python work overlaps PostgreSQL's."""
         envs = _by_key(envs)
         keys = list(dict.fromkeys(e.data.key for e in envs if isinstance(e.data, DetectionData)))
         key_states = await self.rm.keys(conn, keys)
