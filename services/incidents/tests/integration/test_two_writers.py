@@ -23,6 +23,12 @@ def service(pool: asyncpg.Pool) -> IncidentService:
     return IncidentService(pool, pub, load_settings({}))
 
 
+async def assert_read_model_is_the_fold(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        live = await ReadModel("incidents").content_hash(conn)
+    assert await rebuild_read_model(pool) == live
+
+
 def detection(key: str) -> Envelope[Event]:
     data = BudgetExceeded(
         kind="budget",
@@ -50,9 +56,7 @@ async def test_two_replicas_on_the_same_keys_open_one_incident_per_key(
         "SELECT count(*) FROM incidents.events WHERE stream_id LIKE 'key-%'"
     )
     assert decided == 200
-    async with pool.acquire() as conn:
-        live = await ReadModel("incidents").content_hash(conn)
-    assert await rebuild_read_model(pool) == live
+    await assert_read_model_is_the_fold(pool)
 
 
 async def test_a_batch_mixing_seen_and_new_detections_decides_only_the_new_ones(
@@ -135,9 +139,7 @@ async def test_batches_written_in_steps_keep_streams_and_outbox_whole(
         "SELECT sum((data->>'count')::int) FROM incidents.events WHERE type = 'OccurrenceRecorded'"
     )
     assert counted == 195
-    async with pool.acquire() as conn:
-        live = await ReadModel("incidents").content_hash(conn)
-    assert await rebuild_read_model(pool) == live
+    await assert_read_model_is_the_fold(pool)
 
 
 async def test_a_batchs_occurrences_of_an_incident_are_one_event_in_stream_order(
@@ -185,6 +187,4 @@ async def test_a_batchs_occurrences_of_an_incident_are_one_event_in_stream_order
         assert decided[1:] == [e.id for e in batch if e.data.key == key]
     got = await pool.fetch("SELECT id, occurrences, version FROM incidents.incidents ORDER BY id")
     assert [tuple(r) for r in got] == [(1, 4, 4), (2, 7, 2)]
-    async with pool.acquire() as conn:
-        live = await ReadModel("incidents").content_hash(conn)
-    assert await rebuild_read_model(pool) == live
+    await assert_read_model_is_the_fold(pool)
