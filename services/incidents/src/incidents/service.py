@@ -203,8 +203,9 @@ class IncidentService:
         detections the events, messages and read-model rows so far are written while the
         next ones are decided (same transaction and connection, one statement in flight at
         a time), so the Python work overlaps PostgreSQL's."""
-        envs = _by_key(envs)
-        keys = list(dict.fromkeys(e.data.key for e in envs if isinstance(e.data, DetectionData)))
+        groups = _by_key(envs)
+        keys = list(groups)
+        envs = [e for group in groups.values() for e in group]
         key_states = await self.rm.keys(conn, keys)
         active = await self.rm.active_by_key(conn, keys)
         lane = _Lane()
@@ -371,15 +372,15 @@ class _IdBlock:
         return self.ids.popleft()
 
 
-def _by_key(envs: Sequence[Envelope[Event]]) -> list[Envelope[Event]]:
-    """The detections of each key together, keys in order of first appearance, each key's
-    in their order: a key's decisions depend on its own earlier ones only, and its
-    occurrences are one event written as soon as its last one is counted."""
+def _by_key(envs: Sequence[Envelope[Event]]) -> dict[str, list[Envelope[Event]]]:
+    """The detections of each key, keys in order of first appearance, each key's in their
+    order: decided a key at a time, as a key's decisions depend on its own earlier ones only,
+    and its occurrences are one event written as soon as its last one is counted."""
     by: dict[str, list[Envelope[Event]]] = {}
     for e in envs:
         assert isinstance(e.data, DetectionData)
         by.setdefault(e.data.key, []).append(e)
-    return [e for group in by.values() for e in group]
+    return by
 
 
 def _first_of_each(envs: Sequence[Envelope[Event]]) -> list[Envelope[Event]]:
