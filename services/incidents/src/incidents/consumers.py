@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from faststream.kafka import KafkaMessage
-from interventions_events import topics
+from interventions_events import Envelope, Event, topics
 from interventions_events.detections import DetectionData
 from interventions_platform import kafka
 from interventions_platform.runtime import Runtime
 
 from . import sentinel
+from .commands import Command
 from .service import IncidentService
 from .timeline_events import to_command
 
@@ -44,14 +45,28 @@ def register(runtime: Runtime, service: Callable[[], IncidentService]) -> None:
         records = kafka.records_of(msg)
         good, bad = kafka.decode_records(r for r in records if r.topic != dlq_topic)
         dead = [kafka.dead_letter_message(b, GROUP, runtime.prefix) for b in bad]
-        detections = [env for _, env in good if isinstance(env.data, DetectionData)]
-        # heartbeats and events we do not record map to None and are skipped
-        others = [(env.id, cmd) for _, env in good if (cmd := to_command(env.data)) is not None]
+        detections, others = _split(env for _, env in good)
         if detections or dead:  # only other events: no empty transaction (three round trips)
             await service().handle_detections(detections, dead)
         if others:
             await service().record_external(others, (), consumer=GROUP)
         await sentinel.observe(runtime, records, good)
+
+
+def _split(
+    envs: Iterable[Envelope[Event]],
+) -> tuple[list[Envelope[Event]], list[tuple[str, Command]]]:
+    """Detections, and the timeline commands of other services' events (heartbeats and
+    events we do not record map to None and are skipped). One isinstance per detection:
+    asking `to_command` of each first cost six ABC checks (~0.9 us per detection)."""
+    detections: list[Envelope[Event]] = []
+    others: list[tuple[str, Command]] = []
+    for env in envs:
+        if isinstance(env.data, DetectionData):
+            detections.append(env)
+        elif (cmd := to_command(env.data)) is not None:
+            others.append((env.id, cmd))
+    return detections, others
 
 
 def tune_gc() -> None:
