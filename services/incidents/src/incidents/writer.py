@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from interventions_events import Envelope, Event
 from interventions_events.incidents import DetectionDecided, IncidentEvent, OccurrenceRecorded
 from interventions_eventstore import Append, EventStore, NewEvent, Outbox, OutboxMessage
@@ -176,10 +177,11 @@ class Batch:
         new = evolve_key(state, event)
         self.keys[state.key] = new
         self._changed_keys.add(state.key)
-        # stored only: no envelope, no trace context; its data as JSON text straight from
-        # pydantic (~1.5 us against ~4 for a dict then orjson);
-        # it has no `incident` field to leave out (`exclude` makes pydantic a third slower)
-        self._record(key_stream(state.key), event, detection_id, meta, event.model_dump_json())
+        # stored only: no envelope, no trace context, no `incident` field to leave out; its
+        # fields are JSON-ready (the evidence came from JSON), so orjson writes them as they
+        # are: ~1.6 us against ~4.5 for `model_dump_json`, which inspects each evidence value
+        data = orjson.dumps(event.__dict__).decode()
+        self._record(key_stream(state.key), event, detection_id, meta, data)
         return new
 
     def publish(self, event: Event, key: str) -> None:
