@@ -175,7 +175,7 @@ async def run_scenario(
     name: str,
     load: str,
     traffic: Awaitable[Sent],
-    faults: Awaitable[None],
+    faults: Awaitable[object],
     *,
     recovery_timeout: float = 120.0,
 ) -> Row:
