@@ -64,8 +64,8 @@ async def test_full_broker_down_30s(durable_stack: Stack) -> None:
     and every signal it acknowledged, before or after, is decided once."""
     stack = durable_stack
     load = stack.send(6000, keys("fbroker", 20), rate=100)
-    # the backlog drains at the pace of the broker's log in the S3 stand-in (both ~60 % of a
-    # core while the services idle at 5-15 %): 0.6 s on one machine, 28-112 s on a slower one
+    # the backlog drains at the pace of the broker's log in the S3 stand-in (medians 58 and
+    # 63 % of a core, each service's 6-9 %): 0.6 s on one machine, 28-112 s on a slower one
     row = await run_scenario(
         stack,
         "broker down 30s",
