@@ -104,6 +104,16 @@ class ReadModel:
             "ON CONFLICT (key) DO UPDATE SET version = excluded.version, "
             "opened = excluded.opened"
         )
+        self._counts = (
+            f"UPDATE {s}.incidents AS i SET occurrences = t.occurrences, "
+            "last_seen_at = t.last_seen_at, version = t.version "
+            "FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::int[]) "
+            "AS t(id, occurrences, last_seen_at, version) WHERE i.id = t.id"
+        )
+        self._key_versions = (
+            f"UPDATE {s}.keys AS k SET version = t.version "
+            "FROM unnest($1::text[], $2::int[]) AS t(key, version) WHERE k.key = t.key"
+        )
 
     async def save(self, conn: asyncpg.Connection, incidents: Iterable[Incident]) -> None:
         """Upsert; incidents leaving the active states first, so a batch that ends one
@@ -114,6 +124,26 @@ class ReadModel:
     async def save_keys(self, conn: asyncpg.Connection, keys: Iterable[KeyState]) -> None:
         rows = [(k.key, k.version, [[i, at.isoformat()] for i, at in k.opened]) for k in keys]
         await conn.executemany(self._upsert_key, rows)
+
+    async def save_counts(self, conn: asyncpg.Connection, incidents: Sequence[Incident]) -> None:
+        """Write only the occurrences, last seen time and version of stored incidents (all
+        that an occurrence changes): one statement, ~1/4 of the upsert's PostgreSQL time per
+        row and ~1/2 of its encoding (the upsert rewrote all 22 columns, details included)."""
+        status = await conn.execute(
+            self._counts,
+            [i.id for i in incidents],
+            [i.occurrences for i in incidents],
+            [i.last_seen_at for i in incidents],
+            [i.version for i in incidents],
+        )
+        _check_updated(status, len(incidents), "incidents")
+
+    async def save_key_versions(self, conn: asyncpg.Connection, keys: Sequence[KeyState]) -> None:
+        """Write only the version of stored keys (a decision that opened nothing)."""
+        status = await conn.execute(
+            self._key_versions, [k.key for k in keys], [k.version for k in keys]
+        )
+        _check_updated(status, len(keys), "keys")
 
     async def get(self, conn: asyncpg.Connection, ids: Sequence[int]) -> dict[int, Incident]:
         rows = await conn.fetch(
@@ -159,6 +189,13 @@ class ReadModel:
         for r in await conn.fetch(f"SELECT * FROM {self.schema}.keys ORDER BY key"):
             digest.update(orjson.dumps([r["key"], r["version"], r["opened"]]) + b"\n")
         return digest.hexdigest()
+
+
+def _check_updated(status: str, expected: int, table: str) -> None:
+    """A partial update names rows that exist: a missing one is a bug, not a skip."""
+    updated = int(status.rsplit(" ", 1)[-1])
+    if updated != expected:
+        raise RuntimeError(f"{table}: updated {updated} rows of {expected}: some were missing")
 
 
 async def rebuild_read_model(

@@ -188,3 +188,16 @@ async def test_a_batchs_occurrences_of_an_incident_are_one_event_in_stream_order
     got = await pool.fetch("SELECT id, occurrences, version FROM incidents.incidents ORDER BY id")
     assert [tuple(r) for r in got] == [(1, 4, 4), (2, 7, 2)]
     await assert_read_model_is_the_fold(pool)
+
+
+async def test_partial_read_model_writes_refuse_rows_that_are_not_stored(
+    pool: asyncpg.Pool,
+) -> None:
+    """Occurrence counts and key versions are written as updates of stored rows; a row that
+    is not there is a bug to report, not an update to skip."""
+    from incidents.decisions import KeyState
+
+    rm = ReadModel("incidents")
+    async with pool.acquire() as conn:
+        with pytest.raises(RuntimeError, match="keys: updated 0 rows of 1"):
+            await rm.save_key_versions(conn, [KeyState("not-stored", 3)])
