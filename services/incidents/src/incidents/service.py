@@ -55,11 +55,14 @@ class KeyConflict(ConcurrencyError):
 
 ONE_ACTIVE_PER_KEY = "incidents_one_active_per_key"
 # detections decided per write while the next ones are decided (see `_decide_all`); each
-# write is two statements, so a smaller step pays more round trips, but the batch's last
+# write is two to six statements, so a smaller step pays more round trips, but the batch's last
 # step is written while nothing else runs: 250 took the bench's decisions from 8,900-9,200
 # to 9,100-9,900/s against 500 (three interleaved pairs, quiet machine)
 FLUSH_EVERY = 250
-YIELD_EVERY = 50
+# the write in flight sends its next statement only when the deciding loop yields: a write is
+# up to six statements, and at 50 decisions per yield (~3 ms) the loop then waited 13-15 us
+# per decision for it at the next step; at 10, 2-5 us, for a sleep(0) of ~2 us every 10
+YIELD_EVERY = 10
 # decide-again rounds for a batch holding detections stored meanwhile (each round reads which)
 REDELIVERY_ROUNDS = 5
 
