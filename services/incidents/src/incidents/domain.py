@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -54,7 +54,7 @@ class NotFound(Exception):
     """The command names an incident that does not exist (HTTP 404)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # not slots: `_next` copies the instance dict (see there)
 class Incident:
     """An incident's state: the fold of its stream. `version` = events so far."""
 
@@ -388,18 +388,18 @@ def _apply(s: Incident, e: IncidentEvent) -> Incident:
     return _next(s)  # timeline-only events: escalations, notes, actions, notifications, recoveries
 
 
-_FIELDS = tuple(f.name for f in fields(Incident))
 _new = object.__new__
-_set = object.__setattr__
 
 
 def _next(s: Incident, **changes: Any) -> Incident:
-    """`replace(s, version=s.version + 1, **changes)` at half its cost (it re-reads the
-    fields' metadata and runs `__init__` per event; Incident has no `__post_init__`)."""
+    """`replace(s, version=s.version + 1, **changes)` at a sixth of its cost: `replace`
+    re-reads the fields' metadata and runs `__init__`, whose frozen assignments go through
+    `object.__setattr__` one field at a time (a slotted copy that way took ~4.1 us, this
+    ~1.3; every deduplicated detection and every folded event pays one). Incident has no
+    `__post_init__` to skip."""
     out: Incident = _new(Incident)
-    for name in _FIELDS:
-        _set(out, name, getattr(s, name))
-    for name, value in changes.items():
-        _set(out, name, value)
-    _set(out, "version", s.version + 1)
+    values = out.__dict__
+    values.update(s.__dict__)
+    values.update(changes)
+    values["version"] = s.version + 1
     return out
