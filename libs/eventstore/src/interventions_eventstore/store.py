@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -77,11 +77,10 @@ class EventStore:
                 UPDATE {s}.positions SET last = last + $1 WHERE name = 'events' RETURNING last - $1 AS base
             )
             INSERT INTO {s}.events ({_COLUMNS})
-            SELECT p.base + t.ord, t.sid, t.ver, t.eid, t.typ, t.sv, t.dat::json, t.meta::json,
-                   coalesce(t.rat, now())
-            FROM p, unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::text[],
-                           $8::text[], $9::timestamptz[])
-                 WITH ORDINALITY AS t(sid, ver, eid, typ, sv, dat, meta, rat, ord)
+            SELECT p.base + e.n, e.s, e.v, e.i, e.ty, e.sv, e.d, e.m, coalesce(e.r, now())
+            FROM p, json_to_recordset($2::json)
+                 AS e(n bigint, s text, v int, i text, ty text, sv int, d json, m json,
+                      r timestamptz)
         """
         self._insert = f"{self._insert_only} RETURNING {_COLUMNS}"
 
@@ -106,26 +105,31 @@ class EventStore:
         """Append to several streams atomically (one statement); the positions lock is taken
         last so it is held only until commit. With `returning=False` the stored rows are not
         sent back (a writer that does not use them saves decoding every data column) and
-        the result is empty."""
-        rows: list[tuple[Any, ...]] = []
+        the result is empty.
+
+        The rows go as one JSON document (the pool's json codec writes it with orjson, each
+        event's data text embedded as it is), which PostgreSQL splits with
+        `json_to_recordset`: encoding eight parallel arrays for `unnest` cost asyncpg ~5 us
+        of CPU per row in the writer's process, this ~0.5, for ~4 us more of PostgreSQL's."""
+        rows: list[dict[str, Any]] = []
         for a in appends:
             for i, e in enumerate(a.events, start=1):
                 rows.append(
-                    (
-                        a.stream_id,
-                        a.expected_version + i,
-                        e.event_id,
-                        e.type,
-                        e.schema_version,
-                        _json(e.data),
-                        _json(e.metadata),
-                        e.recorded_at,
-                    )
+                    {
+                        "n": len(rows) + 1,
+                        "s": a.stream_id,
+                        "v": a.expected_version + i,
+                        "i": e.event_id,
+                        "ty": e.type,
+                        "sv": e.schema_version,
+                        "d": orjson.Fragment(e.data) if isinstance(e.data, str) else e.data,
+                        "m": e.metadata,
+                        "r": _aware(e.recorded_at),
+                    }
                 )
         if not rows:
             return []
-        cols = list(zip(*rows, strict=True))
-        args = (len(rows), *[list(c) for c in cols])
+        args = (len(rows), rows)
         try:
             if conn is not None:
                 records = await self._run(conn, args, returning)
@@ -215,5 +219,6 @@ class DuplicateEventError(Exception):
     """An event with this id is already stored (e.g. a redelivered detection's decision)."""
 
 
-def _json(value: dict[str, Any] | str) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
+def _aware(at: datetime | None) -> datetime | None:
+    """A naive time is taken as UTC (orjson would write it without an offset)."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at

@@ -68,6 +68,41 @@ async def test_append_many_without_returning_stores_the_same_and_still_conflicts
     assert [e.stream_version for e in await store.load("q-1")] == [1, 2]
 
 
+async def test_appended_events_are_stored_as_given_text_metadata_and_times_included(
+    pool: asyncpg.Pool,
+) -> None:
+    """The rows travel as one JSON document: data given as JSON text is stored byte for byte,
+    a dict as orjson writes it; strings keep quotes, backslashes and non-ASCII; positions
+    follow the order given across streams; a naive recorded_at is UTC."""
+    from datetime import UTC, datetime
+
+    store = EventStore(pool, SCHEMA)
+    text = '{"b": 1,  "a": "x\\"y\\u00e9 \u2603"}'  # spacing and escapes as written
+    naive = datetime(2026, 1, 2, 3, 4, 5)
+    events = [
+        NewEvent(type="T", data=text, event_id="e-text", metadata={"by": 'q"uote\\ \u00e9'}),
+        NewEvent(type="T", data={"n": 2, "s": "\u2603\n"}, event_id="e-dict", schema_version=3),
+        NewEvent(type="T", data={}, event_id="e-time", recorded_at=naive),
+    ]
+    await store.append_many(
+        [Append("j-1", 0, events[:1]), Append("j-2", 0, events[1:])], returning=False
+    )
+    rows = await pool.fetch(
+        f"SELECT stream_id, stream_version, event_id, schema_version, data::text AS data, "
+        f"metadata, recorded_at FROM {SCHEMA}.events WHERE stream_id LIKE 'j-%' "
+        "ORDER BY global_position"
+    )
+    assert [(r["stream_id"], r["stream_version"], r["event_id"]) for r in rows] == [
+        ("j-1", 1, "e-text"),
+        ("j-2", 1, "e-dict"),
+        ("j-2", 2, "e-time"),
+    ]
+    assert rows[0]["data"] == text
+    assert rows[0]["metadata"] == {"by": 'q"uote\\ \u00e9'}
+    assert rows[1]["data"] == '{"n":2,"s":"\u2603\\n"}' and rows[1]["schema_version"] == 3
+    assert rows[2]["recorded_at"] == naive.replace(tzinfo=UTC)
+
+
 async def test_stale_expected_version_is_a_typed_conflict(pool: asyncpg.Pool) -> None:
     store = EventStore(pool, SCHEMA)
     await store.append("s-2", [ev()], expected_version=0)
