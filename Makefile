@@ -35,6 +35,7 @@ lint: install  ## ruff and mypy --strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(wildcard libs/*/src) $(wildcard services/*/src)
+	$(VENV)/bin/mypy tests
 
 fmt: install
 	$(VENV)/bin/ruff format .

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -33,7 +33,7 @@ from interventions_testkit import infra
 
 T = TypeVar("T")
 KEYS = ["INV_race_a", "INV_race_b"]
-VERBS = {
+VERBS: dict[str, Callable[[int], c.Command]] = {
     "acknowledge": lambda i: c.Acknowledge(i, "rita"),
     "mitigate": lambda i: c.Mitigate(i, "rita"),
     "resolve": lambda i: c.Resolve(i, "rita"),
@@ -73,7 +73,7 @@ class Lifecycle(RuleBasedStateMachine):
         self.pool = await create_pool(DSN["url"], min_size=1, max_size=6)
         await migrate(self.pool, self.schema, CORE)
         await migrate(self.pool, self.schema, MIGRATIONS, component="incidents")
-        pub = Publisher(None, "races", "race.")  # type: ignore[arg-type]
+        pub = Publisher(None, "races", "race.")
         cfg = load_settings({})
         self.replicas = [IncidentService(self.pool, pub, cfg, schema=self.schema) for _ in "ab"]
 

@@ -18,7 +18,9 @@ async def main() -> None:
     inbox = Inbox("smoke", "smoke-consumer")
     broker = KafkaBroker(os.environ["KAFKA_BOOTSTRAP_SERVERS"], logger=None)
 
-    @broker.subscriber(topics.full(topics.SIGNALS_EVAL), **kafka.subscriber_options("smoke"))
+    @broker.subscriber(  # type: ignore[untyped-decorator]
+        topics.full(topics.SIGNALS_EVAL), **kafka.subscriber_options("smoke")
+    )
     async def on_signals(msg: KafkaMessage) -> None:
         good, _bad = kafka.decode_records(kafka.records_of(msg))
         async with pool.acquire() as conn, conn.transaction():

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import orjson
 import uvicorn
@@ -86,7 +86,7 @@ class StandIn:
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         self._routes.append((method, re.compile(pattern), handler))
 
-    def start(self) -> StandIn:
+    def start(self) -> Self:
         self.port = free_port()
         config = uvicorn.Config(
             self._asgi,
