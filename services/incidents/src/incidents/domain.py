@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -389,6 +389,19 @@ def _apply(s: Incident, e: IncidentEvent) -> Incident:
 
 
 _new = object.__new__
+_FIELD_NAMES = frozenset(f.name for f in fields(Incident))
+
+
+def restore(values: dict[str, Any]) -> Incident:
+    """The incident whose fields are `values` (all of them, as a read-model row or a fold's
+    draft holds them), copied into its instance dict: `Incident(**values)` assigned them one
+    at a time through `object.__setattr__` (~10 us a row with the row's lookups; ~2 this
+    way), for every row the service and the list API read."""
+    if values.keys() != _FIELD_NAMES:
+        raise TypeError(f"an incident has the fields {sorted(_FIELD_NAMES)}, not {sorted(values)}")
+    out: Incident = _new(Incident)
+    out.__dict__.update(values)
+    return out
 
 
 def _next(s: Incident, **changes: Any) -> Incident:

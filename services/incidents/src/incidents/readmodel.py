@@ -13,7 +13,7 @@ import orjson
 from interventions_events.incidents import DetectionDecided
 
 from .decisions import KeyState, evolve_key
-from .domain import ACTIVE, Incident, evolve, parse_event
+from .domain import ACTIVE, Incident, evolve, parse_event, restore
 from .replayfold import fold_all
 
 # the active statuses as SQL literals, for `incidents_one_active_per_key` (migration 2)
@@ -81,10 +81,11 @@ def _row(i: Incident) -> tuple[Any, ...]:
 
 
 def from_row(r: asyncpg.Record) -> Incident:
-    """The incident state kept in a read-model row (a snapshot equal to the stream's fold)."""
-    values = {c: r[c] for c in COLUMNS}
+    """The incident state kept in a read-model row (a snapshot equal to the stream's fold);
+    the row holds the table's columns, which are the incident's fields (`restore` checks)."""
+    values = dict(r.items())
     values["playbooks"] = tuple(values["playbooks"])
-    return Incident(**values)
+    return restore(values)
 
 
 class ReadModel:

@@ -24,7 +24,7 @@ from interventions_eventstore import scan_raw
 from pydantic import TypeAdapter
 
 from .decisions import KEEP_OPENED, KeyState
-from .domain import Incident
+from .domain import Incident, restore
 
 Data = dict[str, Any]
 Draft = dict[str, Any]  # an Incident's fields, mutable
@@ -182,7 +182,7 @@ class ReplayFold:
 
     def incidents(self) -> dict[str, Incident]:
         """Incident stream id -> its state (equal to folding it with `evolve`)."""
-        return {sid: Incident(**s) for sid, s in self._incidents.items()}
+        return {sid: restore(s) for sid, s in self._incidents.items()}
 
     def keys(self) -> dict[str, KeyState]:
         """Key stream id -> its state (equal to folding it with `evolve_key`)."""

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from incidents import commands as c
-from incidents.domain import DomainError, Incident, NotFound, decide, fold
+from incidents.domain import DomainError, Incident, NotFound, decide, fold, restore
 from interventions_events.incidents import (
     IncidentAcknowledged,
     IncidentClosed,
@@ -238,3 +238,15 @@ def test_incident_json_has_every_pinned_field() -> None:
         "version",
     }
     assert pinned <= set(state().to_json())
+
+
+def test_restore_rebuilds_an_equal_incident_from_all_its_fields_and_refuses_fewer() -> None:
+    s = state("ack")
+    values = dict(vars(s))
+    again = restore(values)
+    assert again == s and again.last_transition == s.last_transition
+    values["occurrences"] = 9  # a copy: the restored incident does not follow the dict
+    assert again.occurrences == s.occurrences
+    del values["owner_team"]
+    with pytest.raises(TypeError, match="fields"):
+        restore(values)
