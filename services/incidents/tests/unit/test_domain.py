@@ -250,3 +250,10 @@ def test_restore_rebuilds_an_equal_incident_from_all_its_fields_and_refuses_fewe
     del values["owner_team"]
     with pytest.raises(TypeError, match="fields"):
         restore(values)
+
+
+def test_the_next_state_refuses_a_name_that_is_not_a_field() -> None:
+    from incidents.domain import _next
+
+    with pytest.raises(TypeError, match="ackowledged_at"):
+        _next(state(), ackowledged_at=T0)
