@@ -1,6 +1,6 @@
 """PostgreSQL event store, transactional outbox with relay, and consumer inbox."""
 
-from .db import create_pool, ident, keeps_session, migrate
+from .db import create_pool, ident, keeps_session, migrate, rows_affected
 from .inbox import Inbox, prune_inbox
 from .migrations import CORE
 from .outbox import Outbox, OutboxMessage, OutboxRelay
@@ -26,6 +26,7 @@ __all__ = [
     "keeps_session",
     "migrate",
     "prune_inbox",
+    "rows_affected",
     "scan_raw",
     "send_batched",
 ]

@@ -20,6 +20,11 @@ def ident(name: str) -> str:
     return name
 
 
+def rows_affected(status: str) -> int:
+    """The row count of a command status such as "UPDATE 3" or "DELETE 0"."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(

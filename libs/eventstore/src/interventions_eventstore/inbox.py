@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from .db import ident
+from .db import ident, rows_affected
 
 
 class Inbox:
@@ -63,7 +63,7 @@ async def prune_inbox(
     total = 0
     while True:
         status = await pool.execute(sql, older_than, chunk)
-        deleted = int(status.split()[-1])
+        deleted = rows_affected(status)
         total += deleted
         if deleted < chunk:
             return total

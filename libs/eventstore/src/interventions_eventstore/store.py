@@ -66,7 +66,8 @@ _COLUMNS = (
 
 
 class EventStore:
-    """Events of one service schema. Pass `conn` to join the caller's transaction."""
+    """Events of one service schema. Pass `conn` to join the caller's transaction. The pool
+    (and `conn`) come from `create_pool`, whose json codec reads and writes the JSON."""
 
     def __init__(self, pool: asyncpg.Pool, schema: str):
         self.pool = pool
@@ -109,8 +110,9 @@ class EventStore:
 
         The rows go as one JSON document (the pool's json codec writes it with orjson, each
         event's data text embedded as it is), which PostgreSQL splits with
-        `json_to_recordset`: encoding eight parallel arrays for `unnest` cost asyncpg ~5 us
-        of CPU per row in the writer's process, this ~0.5, for ~4 us more of PostgreSQL's."""
+        `json_to_recordset`. With eight parallel arrays for `unnest` an append cost the
+        writer's process ~9 us of CPU per row, this way ~2.9, for ~3.5 us more of
+        PostgreSQL's (300 rows a statement)."""
         rows: list[dict[str, Any]] = []
         for a in appends:
             for i, e in enumerate(a.events, start=1):

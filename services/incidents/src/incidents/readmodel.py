@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 from interventions_events.incidents import DetectionDecided
+from interventions_eventstore import rows_affected
 
 from .decisions import KeyState, evolve_key
 from .domain import ACTIVE, Incident, evolve, parse_event, restore
@@ -194,7 +195,7 @@ class ReadModel:
 
 def _check_updated(status: str, expected: int, table: str) -> None:
     """A partial update names rows that exist: a missing one is a bug, not a skip."""
-    updated = int(status.rsplit(" ", 1)[-1])
+    updated = rows_affected(status)
     if updated != expected:
         raise RuntimeError(f"{table}: updated {updated} rows of {expected}: some were missing")
 
