@@ -67,7 +67,7 @@ _COLUMNS = (
 
 class EventStore:
     """Events of one service schema. Pass `conn` to join the caller's transaction. The pool
-    (and `conn`) come from `create_pool`, whose json codec reads and writes the JSON."""
+    (and `conn`) come from `create_pool`, whose json codec reads the JSON."""
 
     def __init__(self, pool: asyncpg.Pool, schema: str):
         self.pool = pool
@@ -78,10 +78,11 @@ class EventStore:
                 UPDATE {s}.positions SET last = last + $1 WHERE name = 'events' RETURNING last - $1 AS base
             )
             INSERT INTO {s}.events ({_COLUMNS})
-            SELECT p.base + e.n, e.s, e.v, e.i, e.ty, e.sv, e.d, e.m, coalesce(e.r, now())
-            FROM p, json_to_recordset($2::json)
-                 AS e(n bigint, s text, v int, i text, ty text, sv int, d json, m json,
-                      r timestamptz)
+            SELECT p.base + e.n, e.s, e.v, e.i, e.ty, e.sv, e.d::json, e.m::json,
+                   coalesce(e.r, now())
+            FROM p, unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::text[],
+                           $8::text[], $9::timestamptz[])
+                 WITH ORDINALITY AS e(s, v, i, ty, sv, d, m, r, n)
         """
         self._insert = f"{self._insert_only} RETURNING {_COLUMNS}"
 
@@ -108,30 +109,37 @@ class EventStore:
         sent back (a writer that does not use them saves decoding every data column) and
         the result is empty.
 
-        The rows go as one JSON document (the pool's json codec writes it with orjson, each
-        event's data text embedded as it is), which PostgreSQL splits with
-        `json_to_recordset`. With eight parallel arrays for `unnest` an append cost the
-        writer's process ~9 us of CPU per row, this way ~2.9, for ~3.5 us more of
-        PostgreSQL's (300 rows a statement)."""
-        rows: list[dict[str, Any]] = []
+        The rows go as eight lists, which PostgreSQL pairs up with `unnest`; each event's
+        data and metadata as JSON text, parsed once into `json`. As one JSON document split
+        by `json_to_recordset` (the form before), PostgreSQL parsed each row's data three
+        times: 250 stored rows a statement took it 16.1-16.4 us a row against 10.4-10.8 this
+        way, for ~1.4 us more of the writer's CPU (3.5 against 2.1). In the bench's
+        decisions phase the append's statements took 471 ms of PostgreSQL's time for 30,000
+        decisions, 753 before; the deciding loop's wait for the write in flight went from
+        8.4-9.5 to 4.0-4.4 us a decision."""
+        streams: list[str] = []
+        versions: list[int] = []
+        ids: list[str] = []
+        types: list[str] = []
+        schemas: list[int] = []
+        data: list[str] = []
+        metadata: list[str] = []
+        recorded: list[datetime | None] = []
         for a in appends:
-            for i, e in enumerate(a.events, start=1):
-                rows.append(
-                    {
-                        "n": len(rows) + 1,
-                        "s": a.stream_id,
-                        "v": a.expected_version + i,
-                        "i": e.event_id,
-                        "ty": e.type,
-                        "sv": e.schema_version,
-                        "d": orjson.Fragment(e.data) if isinstance(e.data, str) else e.data,
-                        "m": e.metadata,
-                        "r": _aware(e.recorded_at),
-                    }
-                )
-        if not rows:
+            version = a.expected_version
+            for e in a.events:
+                version += 1
+                streams.append(a.stream_id)
+                versions.append(version)
+                ids.append(e.event_id)
+                types.append(e.type)
+                schemas.append(e.schema_version)
+                data.append(e.data if isinstance(e.data, str) else _text(e.data))
+                metadata.append(_text(e.metadata))
+                recorded.append(_aware(e.recorded_at))
+        if not streams:
             return []
-        args = (len(rows), rows)
+        args = (len(streams), streams, versions, ids, types, schemas, data, metadata, recorded)
         try:
             if conn is not None:
                 records = await self._run(conn, args, returning)
@@ -221,6 +229,10 @@ class DuplicateEventError(Exception):
     """An event with this id is already stored (e.g. a redelivered detection's decision)."""
 
 
+def _text(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _aware(at: datetime | None) -> datetime | None:
-    """A naive time is taken as UTC (orjson would write it without an offset)."""
+    """A naive time is taken as UTC."""
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at

@@ -71,7 +71,7 @@ async def test_append_many_without_returning_stores_the_same_and_still_conflicts
 async def test_appended_events_are_stored_as_given_text_metadata_and_times_included(
     pool: asyncpg.Pool,
 ) -> None:
-    """The rows travel as one JSON document: data given as JSON text is stored byte for byte,
+    """The rows travel as parallel lists: data given as JSON text is stored byte for byte,
     a dict as orjson writes it; strings keep quotes, backslashes and non-ASCII; positions
     follow the order given across streams; a naive recorded_at is UTC."""
     from datetime import UTC, datetime
