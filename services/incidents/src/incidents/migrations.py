@@ -1,4 +1,14 @@
-"""The incident service's own tables (beside the core events/outbox/inbox tables)."""
+"""The incident service's own tables (beside the core events/outbox/inbox tables).
+
+The incident and key rows are updated at every deduplicated detection's flush (occurrences,
+last seen, versions), none of them an indexed column, so each update can stay on its row's
+page (a HOT update: no new entry in any of the five indexes) if the page has room. Filled
+to 100 % (the default) the pages had none: in the bench's decisions phase (30,000
+detections over 1,000 keys) 712 of 5,876 incident updates were HOT, at fillfactor 70 4,216
+of 5,114; PostgreSQL's time for those updates went from 128 to 66 ms, and the table ended
+at 1.3 MB instead of 2.8. (On a database created before, it applies to pages written from
+then on.)
+"""
 
 from __future__ import annotations
 
@@ -44,5 +54,10 @@ MIGRATIONS = [
     """
     CREATE UNIQUE INDEX incidents_one_active_per_key ON {schema}.incidents (key)
         WHERE status IN ('open', 'acknowledged', 'mitigated');
+    """,
+    # 3: room on each page for rows updated in place (see the module docstring)
+    """
+    ALTER TABLE {schema}.incidents SET (fillfactor = 70);
+    ALTER TABLE {schema}.keys SET (fillfactor = 70);
     """,
 ]
