@@ -30,6 +30,7 @@ from interventions_platform.kafka import Publisher
 from . import commands as c
 from .decisions import Detection, KeyState, decide_detection, needs_new_id
 from .domain import DomainError, Incident, NotFound, decide
+from .known import Known, KnownKeys
 from .policy import Facts, assess
 from .readmodel import ReadModel
 from .settings import IncidentsSettings
@@ -81,6 +82,7 @@ class IncidentService:
         self.store = EventStore(pool, schema)
         self.rm = ReadModel(schema)
         self.outbox = Outbox(schema)
+        self.known = KnownKeys()
         self.schema = schema
 
     async def handle_detections(
@@ -94,17 +96,18 @@ class IncidentService:
         todo = [e for e in _first_of_each(envs) if isinstance(e.data, DetectionData)]
         stored: set[str] = set()
 
-        async def attempt(conn: asyncpg.Connection) -> None:
+        async def attempt(conn: asyncpg.Connection) -> dict[str, Known]:
             batch = Batch(self.pub)
             batch.add_messages(list(dead))
             fresh = [e for e in todo if e.id not in stored]
-            if fresh:
-                await self._decide_all(conn, batch, fresh)
+            left = await self._decide_all(conn, batch, fresh) if fresh else {}
             await batch.commit(conn, self.store, self.rm, self.outbox)
+            return left
 
         for _ in range(REDELIVERY_ROUNDS):
             try:
-                return await self._retrying(attempt)
+                self.known.remember(await self._retrying(attempt))  # committed
+                return
             except DuplicateEventError:  # another writer may store more meanwhile: again
                 stored = await self.store.stored_ids([e.id for e in todo])
         raise AssertionError(f"detections still found stored after {REDELIVERY_ROUNDS} rounds")
@@ -201,16 +204,17 @@ class IncidentService:
         conn: asyncpg.Connection,
         batch: Batch,
         envs: Sequence[Envelope[Event]],
-    ) -> None:
+    ) -> dict[str, Known]:
         """Decide each key's detections together, in order (`_by_key`); every FLUSH_EVERY
         detections the events, messages and read-model rows so far are written while the
         next ones are decided (same transaction and connection, one statement in flight at
-        a time), so the Python work overlaps PostgreSQL's."""
+        a time), so the Python work overlaps PostgreSQL's. Returns the state each key is
+        left in, to be remembered once the transaction commits (see known.py)."""
         groups = _by_key(envs)
         keys = list(groups)
         envs = [e for group in groups.values() for e in group]
-        key_states = await self.rm.keys(conn, keys)
-        active = await self.rm.active_by_key(conn, keys)
+        known = await self.known.load(conn, self.rm, keys)
+        active = {k: v.active for k, v in known.items() if v.active is not None}
         lane = _Lane()
         ids = _IdBlock(conn, self.schema, sum(1 for k in keys if k not in active), lane.idle)
         source = topics.full(topics.DETECTIONS, self.pub.prefix)
@@ -222,7 +226,7 @@ class IncidentService:
                 if det.key != last_key:  # the previous key's occurrences are all counted
                     batch.write_occurrences()
                     last_key = det.key
-                ks = batch.keys.get(det.key) or key_states.get(det.key) or KeyState(det.key)
+                ks = batch.keys.get(det.key) or known[det.key].state
                 inc = active.get(det.key)
                 if inc is not None:
                     inc = batch.incidents.get(inc.id, inc)
@@ -242,6 +246,7 @@ class IncidentService:
         except BaseException:
             await lane.abandon()  # the connection must be free for the rollback
             raise
+        return {key: _left(key, batch, known[key], active.get(key)) for key in keys}
 
     async def _decide_one(
         self,
@@ -373,6 +378,14 @@ class _IdBlock:
             self.ids.extend(sorted(int(r["id"]) for r in rows))
             self.expected = 0  # a key that opens twice in one batch draws one more
         return self.ids.popleft()
+
+
+def _left(key: str, batch: Batch, before: Known, last: Incident | None) -> Known:
+    """A key's state after the batch: its key state, and its incident if still active."""
+    incident = batch.incidents.get(last.id, last) if last is not None else None
+    return Known(
+        batch.keys.get(key, before.state), incident if incident and incident.active else None
+    )
 
 
 def _by_key(envs: Sequence[Envelope[Event]]) -> dict[str, list[Envelope[Event]]]:
