@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -50,6 +50,19 @@ def to_dict(env: Envelope[Any], data: JsonDict | None = None) -> JsonDict:
     if env.traceparent is not None:
         doc["traceparent"] = env.traceparent
     return doc
+
+
+class Decoded(Protocol):
+    """What a consumer reads of a decoded event, from an Envelope or from `decode_fields`."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def data(self) -> Event: ...
+
+    @property
+    def traceparent(self) -> str | None: ...
 
 
 class Fields(NamedTuple):

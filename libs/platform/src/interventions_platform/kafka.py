@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -21,6 +21,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 from faststream.message import StreamMessage
 from interventions_events import Envelope, Event, InvalidEvent, decode, encode, to_dict, topics
+from interventions_events.codec import Fields, decode_fields
 from interventions_eventstore import OutboxMessage, send_batched
 
 from . import commits, metrics, tracing
@@ -140,11 +141,28 @@ def decode_records(
     records: Iterable[Record],
 ) -> tuple[list[tuple[Record, Envelope[Event]]], list[Bad]]:
     """Split a batch into typed envelopes and invalid records with their reasons."""
-    good: list[tuple[Record, Envelope[Event]]] = []
+    return _decoded(records, decode)
+
+
+def decode_records_fields(
+    records: Iterable[Record],
+) -> tuple[list[tuple[Record, Fields]], list[Bad]]:
+    """`decode_records` for a hot consumer: the same checks and reasons, each event's
+    attributes as a tuple instead of an Envelope (5.4 us a detection instead of 7.4)."""
+    return _decoded(records, decode_fields)
+
+
+D = TypeVar("D")
+
+
+def _decoded(
+    records: Iterable[Record], decode_one: Callable[[bytes], D]
+) -> tuple[list[tuple[Record, D]], list[Bad]]:
+    good: list[tuple[Record, D]] = []
     bad: list[Bad] = []
     for rec in records:
         try:
-            good.append((rec, decode(rec.value)))
+            good.append((rec, decode_one(rec.value)))
         except InvalidEvent as exc:
             bad.append(Bad(rec, exc.reason))
     return good, bad

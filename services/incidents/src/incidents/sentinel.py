@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 from interventions_events import Envelope, Event, topics
+from interventions_events.codec import Decoded
 from interventions_events.detections import PlatformAlertRaised, WatcherHeartbeat
 from interventions_events.incidents import ActionRecorded
 from interventions_eventstore import Outbox
@@ -291,7 +292,7 @@ async def gather(
 
 
 async def observe(
-    runtime: Runtime, records: Sequence[Record], good: Sequence[tuple[Record, Envelope[Event]]]
+    runtime: Runtime, records: Sequence[Record], good: Sequence[tuple[Record, Decoded]]
 ) -> None:
     """Note a consumed batch's heartbeats (on `detections`) and dead letters (on `dlq`). The
     incident service's consumer group reads both topics and calls this: a group of its own

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
-from interventions_events import Envelope, Event, topics
+from interventions_events import topics
+from interventions_events.codec import Decoded
 from interventions_events.detections import DetectionData, SignalRecovered
 from interventions_events.incidents import DetectionSuppressed
 from interventions_eventstore import (
@@ -86,7 +87,7 @@ class IncidentService:
         self.schema = schema
 
     async def handle_detections(
-        self, envs: Sequence[Envelope[Event]], dead: Sequence[OutboxMessage] = ()
+        self, envs: Sequence[Decoded], dead: Sequence[OutboxMessage] = ()
     ) -> None:
         """Decide a batch of detections in one transaction, each once: a decision is stored
         under its detection's id, which the store keeps unique, so a redelivered detection
@@ -203,7 +204,7 @@ class IncidentService:
         self,
         conn: asyncpg.Connection,
         batch: Batch,
-        envs: Sequence[Envelope[Event]],
+        envs: Sequence[Decoded],
     ) -> dict[str, Known]:
         """Decide each key's detections together, in order (`_by_key`); every FLUSH_EVERY
         detections the events, messages and read-model rows so far are written while the
@@ -252,7 +253,7 @@ class IncidentService:
         self,
         ids: _IdBlock,
         batch: Batch,
-        env: Envelope[Event],
+        env: Decoded,
         det: Detection,
         ks: KeyState,
         inc: Incident | None,
@@ -388,21 +389,21 @@ def _left(key: str, batch: Batch, before: Known, last: Incident | None) -> Known
     )
 
 
-def _by_key(envs: Sequence[Envelope[Event]]) -> dict[str, list[Envelope[Event]]]:
+def _by_key(envs: Sequence[Decoded]) -> dict[str, list[Decoded]]:
     """The detections of each key, keys in order of first appearance, each key's in their
     order: decided a key at a time, as a key's decisions depend on its own earlier ones only,
     and its occurrences are one event written as soon as its last one is counted."""
-    by: dict[str, list[Envelope[Event]]] = {}
+    by: dict[str, list[Decoded]] = {}
     for e in envs:
         assert isinstance(e.data, DetectionData)
         by.setdefault(e.data.key, []).append(e)
     return by
 
 
-def _first_of_each(envs: Sequence[Envelope[Event]]) -> list[Envelope[Event]]:
+def _first_of_each(envs: Sequence[Decoded]) -> list[Decoded]:
     """Each event id once, in order (a redelivery can share a batch with the original)."""
     seen: set[str] = set()
-    out: list[Envelope[Event]] = []
+    out: list[Decoded] = []
     for e in envs:
         if e.id not in seen:
             seen.add(e.id)
