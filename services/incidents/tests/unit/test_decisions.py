@@ -103,7 +103,7 @@ def test_only_opened_decisions_count_toward_the_limit() -> None:
 
 def test_every_decision_records_the_detections_kind_evidence_hint_and_subject() -> None:
     evidence = {"actual": 9.1, "threshold": 5}
-    d = replace(det(), evidence=evidence)
+    d = det()._replace(evidence=evidence)
     full = KeyState("K", 3, tuple((i, T0) for i in range(3)))
     for decided in (
         decide_detection(KeyState("K"), None, d, T0, LIMITS, new_id=9),  # opened
