@@ -7,10 +7,11 @@ N committed late. That makes `read_all(after=N)` safe to use as a cursor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
@@ -27,13 +28,15 @@ class ConcurrencyError(Exception):
         self.expected_version = expected_version
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
+class NewEvent(NamedTuple):
+    """An event to append (a tuple: 0.47 us to build with keywords, 0.98 as a frozen dataclass, for
+    every event a writer stores)."""
+
     type: str
     data: dict[str, Any] | str  # a str is the data already as JSON text
     event_id: str
     schema_version: int = 1
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = MappingProxyType({})
     recorded_at: datetime | None = None
 
 
@@ -135,7 +138,7 @@ class EventStore:
                 types.append(e.type)
                 schemas.append(e.schema_version)
                 data.append(e.data if isinstance(e.data, str) else _text(e.data))
-                metadata.append(_text(e.metadata))
+                metadata.append(_text(e.metadata) if e.metadata else "{}")
                 recorded.append(_aware(e.recorded_at))
         if not streams:
             return []
@@ -229,8 +232,8 @@ class DuplicateEventError(Exception):
     """An event with this id is already stored (e.g. a redelivered detection's decision)."""
 
 
-def _text(value: dict[str, Any]) -> str:
-    return orjson.dumps(value).decode()
+def _text(value: Mapping[str, Any]) -> str:
+    return orjson.dumps(value if isinstance(value, dict) else dict(value)).decode()
 
 
 def _aware(at: datetime | None) -> datetime | None:
