@@ -37,6 +37,7 @@ FOUND = Counter(
     "stored) or read (rows read whole)",
     ["how"],
 )
+REMEMBERED, NEW, READ = (FOUND.labels(how) for how in ("remembered", "new", "read"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +73,15 @@ class KnownKeys:
                     states.append(key)
                 if incident is not None:
                     incidents.append(key)
-        FOUND.labels("remembered").inc(len(out) - new)
-        FOUND.labels("new").inc(new)
+        REMEMBERED.inc(len(out) - new)
+        NEW.inc(new)
         if states or incidents:
             read = await rm.keys(conn, states) if states else {}
             active = await rm.active_by_key(conn, incidents) if incidents else {}
             moved = {*states, *incidents}
             for key in moved:
                 out[key] = Known(read.get(key) or KeyState(key), active.get(key))
-            FOUND.labels("read").inc(len(moved))
+            READ.inc(len(moved))
         return out
 
     def remember(self, known: Mapping[str, Known]) -> None:

@@ -421,7 +421,7 @@ def _detection(detection_id: str, d: DetectionData) -> Detection:
         d.hint,
         d.observed_at,
         recovered=isinstance(d, SignalRecovered),
-        evidence=dict(d.evidence),
+        evidence=d.evidence,  # read only: `decide_detection` copies it into the decision
     )
 
 
