@@ -103,6 +103,35 @@ async def test_appended_events_are_stored_as_given_text_metadata_and_times_inclu
     assert rows[2]["recorded_at"] == naive.replace(tzinfo=UTC)
 
 
+async def test_a_stream_id_holding_the_separator_is_stored_as_given_through_arrays(
+    pool: asyncpg.Pool,
+) -> None:
+    """The lists travel packed into one text each, split by the ASCII unit separator; a text
+    that holds it (a key from outside may) sends that append as arrays instead, unchanged.
+    Times may be given for some events only, in either form."""
+    from datetime import UTC, datetime
+
+    store = EventStore(pool, SCHEMA)
+    at = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    odd = "key-a\x1fb"
+    await store.append_many(
+        [
+            Append(odd, 0, [ev(n=1), NewEvent(type="T", data={}, event_id=f"u-{uuid.uuid4()}")]),
+            Append(
+                "u-plain", 0, [NewEvent(type="T", data={"n": 3}, event_id="u-3", recorded_at=at)]
+            ),
+        ],
+        returning=False,
+    )
+    await store.append_many(
+        [Append("u-plain", 1, [ev(n=4), NewEvent(type="T", data={}, event_id="u-5")])]
+    )
+    assert [e.stream_version for e in await store.load(odd)] == [1, 2]
+    plain = await store.load("u-plain")
+    assert [(e.stream_version, e.data.get("n")) for e in plain] == [(1, 3), (2, 4), (3, None)]
+    assert plain[0].recorded_at == at and plain[1].recorded_at > at
+
+
 async def test_stale_expected_version_is_a_typed_conflict(pool: asyncpg.Pool) -> None:
     store = EventStore(pool, SCHEMA)
     await store.append("s-2", [ev()], expected_version=0)
