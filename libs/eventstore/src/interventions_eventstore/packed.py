@@ -40,4 +40,4 @@ def times(items: Iterable[datetime | None]) -> str:
 
 
 def _sep(cast: str) -> str:
-    return "','" if cast in ("int", "bigint") else "E'\\x1f'"
+    return "','" if cast == "int" else "E'\\x1f'"
