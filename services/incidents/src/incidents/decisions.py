@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
-from interventions_events.incidents import DetectionDecided
+from interventions_events.incidents import Decision, DetectionDecided
 
 from .domain import Incident
 
@@ -51,6 +51,51 @@ class Detection(NamedTuple):
     evidence: Mapping[str, Any] = MappingProxyType({})
 
 
+@dataclass(kw_only=True)
+class Decided:
+    """One decision as `decide_detection` makes it: the fields of the stored event
+    `DetectionDecided`, in its order (test_decisions checks that, and that its JSON reads back
+    as the same event). A plain class, not the event's pydantic model: validating what this
+    module has just built from a validated detection (17 fields) was 7 % of the incident
+    service's instructions per decision (callgrind over its batch path: 289k -> 268k). orjson
+    writes its `__dict__` as it wrote the model's; what is read back goes through
+    `DetectionDecided`. Not frozen: a frozen dataclass builds at half the speed."""
+
+    type_name: ClassVar[str] = DetectionDecided.type_name
+    schema_version: ClassVar[int] = DetectionDecided.schema_version
+
+    key: str
+    detection_id: str
+    detection_type: str
+    decision: Decision
+    rule: str
+    reason: str
+    incident_id: int | None = None
+    subject: str = ""
+    hint: str | None = None
+    observed_at: datetime
+    at: datetime
+    window_started_at: datetime | None = None
+    window_seconds: float | None = None
+    opened_in_window: int | None = None
+    limit: int | None = None
+    kind: str | None = None
+    evidence: dict[str, Any] | None = None
+
+
+class KeyDecision(Protocol):
+    """What folding a key stream reads of a decision (`Decided`, or the stored event)."""
+
+    @property
+    def decision(self) -> Decision: ...
+
+    @property
+    def incident_id(self) -> int | None: ...
+
+    @property
+    def at(self) -> datetime: ...
+
+
 def decide_detection(
     key: KeyState,
     active: Incident | None,
@@ -58,7 +103,7 @@ def decide_detection(
     now: datetime,
     limits: Limits,
     new_id: int | None = None,
-) -> DetectionDecided:
+) -> Decided:
     """Dedup into the active incident, else rate-limit, else open incident `new_id` (the
     caller allocates it when `needs_new_id` says so)."""
     base: dict[str, Any] = dict(
@@ -77,7 +122,7 @@ def decide_detection(
     if det.recovered:
         return _recovery(base, active)
     if active is not None:
-        return DetectionDecided(
+        return Decided(
             **base,
             decision="deduplicated",
             rule=RULE_DEDUP,
@@ -94,7 +139,7 @@ def decide_detection(
         limit=limits.max_per_window,
     )
     if count >= limits.max_per_window:
-        return DetectionDecided(
+        return Decided(
             **base,
             **window,
             decision="suppressed",
@@ -106,7 +151,7 @@ def decide_detection(
     if new_id is None:
         raise ValueError("opening needs an incident id: check needs_new_id() first")
     window["opened_in_window"] = count + 1
-    return DetectionDecided(
+    return Decided(
         **base,
         **window,
         decision="opened",
@@ -131,7 +176,7 @@ def opened_since(key: KeyState, start: datetime) -> int:
     return sum(1 for _, at in key.opened if at > start)
 
 
-def evolve_key(state: KeyState, event: DetectionDecided) -> KeyState:
+def evolve_key(state: KeyState, event: KeyDecision) -> KeyState:
     """The key state after one decision."""
     opened = state.opened
     if event.decision == "opened" and event.incident_id is not None:
@@ -139,22 +184,22 @@ def evolve_key(state: KeyState, event: DetectionDecided) -> KeyState:
     return KeyState(state.key, state.version + 1, opened)  # half the cost of replace()
 
 
-def fold_key(key: str, events: Iterable[DetectionDecided]) -> KeyState:
+def fold_key(key: str, events: Iterable[KeyDecision]) -> KeyState:
     state = KeyState(key)
     for event in events:
         state = evolve_key(state, event)
     return state
 
 
-def _recovery(base: dict[str, Any], active: Incident | None) -> DetectionDecided:
+def _recovery(base: dict[str, Any], active: Incident | None) -> Decided:
     if active is None:
-        return DetectionDecided(
+        return Decided(
             **base,
             decision="ignored",
             rule=RULE_RECOVERED_IDLE,
             reason="recovery with no active incident for this key",
         )
-    return DetectionDecided(
+    return Decided(
         **base,
         decision="recovered",
         rule=RULE_RECOVERED,

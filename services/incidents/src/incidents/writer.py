@@ -12,13 +12,13 @@ from typing import Any
 import asyncpg
 import orjson
 from interventions_events import Envelope, Event
-from interventions_events.incidents import DetectionDecided, IncidentEvent, OccurrenceRecorded
+from interventions_events.incidents import IncidentEvent, OccurrenceRecorded
 from interventions_eventstore import Append, EventStore, NewEvent, Outbox, OutboxMessage
 from interventions_platform import tracing
 from interventions_platform.kafka import Publisher
 
 from .commands import RecordOccurrence
-from .decisions import KeyState, evolve_key
+from .decisions import Decided, KeyState, evolve_key
 from .domain import Incident, decide, evolve, occurred
 from .readmodel import ReadModel, incident_stream, key_stream
 
@@ -169,7 +169,7 @@ class Batch:
     def decision(
         self,
         state: KeyState,
-        event: DetectionDecided,
+        event: Decided,
         detection_id: str,
         meta: dict[str, Any] | None = None,
     ) -> KeyState:
@@ -186,7 +186,8 @@ class Batch:
             self._bumped_keys.add(state.key)
         # stored only: no envelope, no trace context, no `incident` field to leave out; its
         # fields are JSON-ready (the evidence came from JSON), so orjson writes them as they
-        # are: ~1.6 us against ~4.5 for `model_dump_json`, which inspects each evidence value
+        # are: ~1.1 us against ~4.5 for the event model's `model_dump_json`, which inspects
+        # each evidence value
         data = orjson.dumps(event.__dict__).decode()
         self._record(key_stream(state.key), event, detection_id, meta, data)
         return new
@@ -289,13 +290,11 @@ class Batch:
     def _record(
         self,
         stream_id: str,
-        event: Event,
+        event: Event | Decided,
         event_id: str,
         meta: dict[str, Any] | None,
-        data: dict[str, Any] | str | None = None,
+        data: dict[str, Any] | str,
     ) -> None:
-        if data is None:
-            data = stored_data(event)
         self.streams[stream_id].events.append(
             NewEvent(
                 type=event.type_name,

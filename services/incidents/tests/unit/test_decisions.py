@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import orjson
 from incidents.decisions import (
     RULE_DEDUP,
     RULE_OPEN,
     RULE_RATE_LIMIT,
+    Decided,
     Detection,
     KeyState,
     Limits,
@@ -17,6 +20,7 @@ from incidents.decisions import (
     needs_new_id,
 )
 from incidents.domain import Incident
+from interventions_events.incidents import DetectionDecided
 
 T0 = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
 LIMITS = Limits(window=timedelta(hours=1), max_per_window=3)
@@ -115,10 +119,29 @@ def test_every_decision_records_the_detections_kind_evidence_hint_and_subject() 
 
 
 def test_a_decision_stored_before_kind_and_evidence_existed_still_parses() -> None:
-    from interventions_events.incidents import DetectionDecided
-
-    old = decide_detection(KeyState("K"), None, det(), T0, LIMITS, new_id=9).model_dump(
-        mode="json", exclude={"kind", "evidence"}
-    )
+    old = stored(decide_detection(KeyState("K"), None, det(), T0, LIMITS, new_id=9))
+    del old["kind"], old["evidence"]
     parsed = DetectionDecided.model_validate(old)
     assert (parsed.kind, parsed.evidence, parsed.decision) == (None, None, "opened")
+
+
+def stored(d: Decided) -> Any:
+    """The decision as writer.py stores it."""
+    return orjson.loads(orjson.dumps(d.__dict__))
+
+
+def test_a_decision_has_the_stored_events_fields_and_reads_back_as_that_event() -> None:
+    assert [f.name for f in fields(Decided)] == list(DetectionDecided.model_fields)
+    assert (Decided.type_name, Decided.schema_version) == ("DetectionDecided", 1)
+    evidence = {"actual": 9.1, "nested": {"v": [1, None]}}
+    d = det()._replace(evidence=evidence, hint=None)
+    full = KeyState("K", 3, tuple((i, T0) for i in range(3)))
+    for decided in (
+        decide_detection(KeyState("K"), None, d, T0, LIMITS, new_id=9),  # opened
+        decide_detection(KeyState("K"), incident(), d, T0, LIMITS),  # deduplicated
+        decide_detection(full, None, d, T0, LIMITS),  # suppressed
+        decide_detection(KeyState("K"), incident(), det(recovered=True), T0, LIMITS),
+        decide_detection(KeyState("K"), None, det(recovered=True), T0, LIMITS),  # ignored
+    ):
+        event = DetectionDecided.model_validate(stored(decided))
+        assert event.model_dump() == decided.__dict__, decided.decision

@@ -134,7 +134,7 @@ def histories(draw: Any) -> History:
             if needs_new_id(state, active, det, now, limits):
                 new_id, next_id = next_id, next_id + 1
             decided = decide_detection(state, active, det, now, limits, new_id)
-            h.store(stream, decided, minimal)
+            h.store(stream, DetectionDecided(**decided.__dict__), minimal)
             if decided.decision == "opened":
                 opened = c.OpenIncident(
                     next_id - 1,
