@@ -10,8 +10,10 @@ wall time did not grow (12.1-12.4 -> 10.2-11.3 us a row).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import repeat
 
 SEP = "\x1f"  # ASCII unit separator: JSON text never holds it raw (RFC 8259 escapes it)
 
@@ -25,9 +27,13 @@ def split(param: str, cast: str = "") -> str:
 
 def texts(items: Sequence[str]) -> str | None:
     """`items` joined by SEP, or None when splitting would not give them back: an item holds
-    SEP (a key from outside may), or the list is [] or [""] (both join to "")."""
-    text = SEP.join(items)
-    return text if text and text.count(SEP) == len(items) - 1 else None
+    SEP (a key from outside may), or the list is [] or [""] (both join to ""). Each item is
+    searched (memchr): counting SEP in the joined text walked it a character at a time,
+    ~4x the instructions for the event data's few hundred characters a row (1.3 % of the
+    incident service's instructions per decision)."""
+    if any(map(operator.contains, items, repeat(SEP))):
+        return None
+    return SEP.join(items) or None
 
 
 def ints(items: Iterable[int]) -> str:
