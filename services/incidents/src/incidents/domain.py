@@ -339,10 +339,15 @@ _DECIDERS: dict[type[Any], Any] = {
 def occurred(before: Incident, count: int, at: datetime) -> Incident:
     """The state after an OccurrenceRecorded of `count` detections at `at`, without the
     event: a batch counts an incident's occurrences one detection at a time and records
-    them as one event at the end (writer.Batch.occurrence)."""
-    return _next(
-        before, occurrences=before.occurrences + count, last_seen_at=max(before.last_seen_at, at)
-    )
+    them as one event at the end (writer.Batch.occurrence), so every deduplicated detection
+    makes one: `_next` without its keyword dict and field-name check."""
+    out: Incident = _new(Incident)
+    values = out.__dict__
+    values.update(before.__dict__)
+    values["occurrences"] = before.occurrences + count
+    values["last_seen_at"] = at if at > before.last_seen_at else before.last_seen_at
+    values["version"] = before.version + 1
+    return out
 
 
 def _apply(s: Incident, e: IncidentEvent) -> Incident:
