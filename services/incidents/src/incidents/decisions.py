@@ -27,9 +27,9 @@ class Limits:
     max_per_window: int
 
 
-@dataclass(frozen=True, slots=True)
-class KeyState:
-    """What the key stream says: its version and when it opened which incidents."""
+class KeyState(NamedTuple):
+    """What the key stream says: its version and when it opened which incidents (a tuple:
+    every decision makes one, and a frozen dataclass built at a third of the speed)."""
 
     key: str
     version: int = 0
@@ -187,7 +187,7 @@ def evolve_key(state: KeyState, event: KeyDecision) -> KeyState:
     opened = state.opened
     if event.decision == "opened" and event.incident_id is not None:
         opened = (*opened, (event.incident_id, event.at))[-KEEP_OPENED:]
-    return KeyState(state.key, state.version + 1, opened)  # half the cost of replace()
+    return KeyState(state.key, state.version + 1, opened)
 
 
 def fold_key(key: str, events: Iterable[KeyDecision]) -> KeyState:
