@@ -11,7 +11,7 @@ import orjson
 from pydantic import ValidationError
 
 from .base import REGISTRY, Event, JsonDict, upcast
-from .envelope import SPECVERSION, Envelope, utcnow
+from .envelope import CONTENT_TYPE, SPECVERSION, Envelope, utcnow
 
 MAX_EVENT_BYTES = 1_048_576
 _REQUIRED = ("specversion", "id", "source", "type", "data")
@@ -32,9 +32,8 @@ def encode(env: Envelope[Any]) -> bytes:
     return orjson.dumps(to_dict(env))
 
 
-def to_dict(env: Envelope[Any], data: JsonDict | None = None) -> JsonDict:
-    """The CloudEvents document; `data` = `env.data` already dumped in JSON mode, if the
-    caller has it (a writer that stores the same dump saves a second `model_dump`)."""
+def to_dict(env: Envelope[Any]) -> JsonDict:
+    """The CloudEvents document."""
     doc: JsonDict = {
         "specversion": env.specversion,
         "id": env.id,
@@ -43,12 +42,42 @@ def to_dict(env: Envelope[Any], data: JsonDict | None = None) -> JsonDict:
         "time": env.time.isoformat(),
         "datacontenttype": env.datacontenttype,
         "schemaversion": env.schemaversion,
-        "data": env.data.model_dump(mode="json") if data is None else data,
+        "data": env.data.model_dump(mode="json"),
     }
     if env.subject is not None:
         doc["subject"] = env.subject
     if env.traceparent is not None:
         doc["traceparent"] = env.traceparent
+    return doc
+
+
+def document(
+    event: Event,
+    data: JsonDict,
+    *,
+    event_id: str,
+    source: str,
+    time: datetime,
+    subject: str | None = None,
+    traceparent: str | None = None,
+) -> JsonDict:
+    """`to_dict` of an envelope that is never built, with `data` = the event's fields already
+    dumped (for orjson: JSON values or times), by a writer that stores the same dump. A
+    frozen Envelope cost ~16,000 instructions to build, for each incident event stored."""
+    doc: JsonDict = {
+        "specversion": SPECVERSION,
+        "id": event_id,
+        "source": source,
+        "type": event.type_name,
+        "time": time.isoformat(),
+        "datacontenttype": CONTENT_TYPE,
+        "schemaversion": event.schema_version,
+        "data": data,
+    }
+    if subject is not None:
+        doc["subject"] = subject
+    if traceparent is not None:
+        doc["traceparent"] = traceparent
     return doc
 
 

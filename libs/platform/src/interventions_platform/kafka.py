@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
@@ -20,8 +21,8 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 from faststream.message import StreamMessage
-from interventions_events import Envelope, Event, InvalidEvent, decode, encode, to_dict, topics
-from interventions_events.codec import Fields, decode_fields
+from interventions_events import Envelope, Event, InvalidEvent, decode, encode, topics
+from interventions_events.codec import Fields, decode_fields, document
 from interventions_eventstore import OutboxMessage, send_batched
 
 from . import commits, metrics, tracing
@@ -210,17 +211,41 @@ class Publisher:
             traceparent=tracing.current_traceparent(),
         )
 
-    def message(
-        self, env: Envelope[Event], key: str | None, data: dict[str, Any] | None = None
+    def message(self, env: Envelope[Event], key: str | None) -> OutboxMessage:
+        """The record for `env`."""
+        return self._record(env.data, env.id, env.traceparent, key, encode(env))
+
+    def stored(
+        self,
+        event: Event,
+        data: dict[str, Any],
+        *,
+        event_id: str,
+        time: datetime,
+        subject: str,
+        traceparent: str | None,
     ) -> OutboxMessage:
-        """The record for `env`; `data` = `env.data` already dumped in JSON mode (a writer that
-        stores the same dump saves a second `model_dump`)."""
-        headers = [("ce_type", env.type), ("ce_id", env.id)]
-        if env.traceparent:
-            headers.append(("traceparent", env.traceparent))
-        value = encode(env) if data is None else orjson.dumps(to_dict(env, data))
+        """The record of a stored event, keyed by `subject`, without building its Envelope;
+        `data` = the event's fields as the writer stored them (see `codec.document`)."""
+        doc = document(
+            event,
+            data,
+            event_id=event_id,
+            source=self.source,
+            time=time,
+            subject=subject,
+            traceparent=traceparent,
+        )
+        return self._record(event, event_id, traceparent, subject, orjson.dumps(doc))
+
+    def _record(
+        self, event: Event, event_id: str, traceparent: str | None, key: str | None, value: bytes
+    ) -> OutboxMessage:
+        headers = [("ce_type", event.type_name), ("ce_id", event_id)]
+        if traceparent:
+            headers.append(("traceparent", traceparent))
         return OutboxMessage(
-            topic=topics.full(env.data.topic, self.prefix),
+            topic=topics.full(event.topic, self.prefix),
             value=value,
             key=key.encode() if key is not None else None,
             headers=headers,
