@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from faststream.kafka import KafkaMessage
 from interventions_events import topics
 from interventions_events.codec import Decoded
-from interventions_events.detections import DetectionData
+from interventions_events.detections import DETECTION_TYPES
 from interventions_platform import kafka
 from interventions_platform.runtime import Runtime
 
@@ -63,12 +63,13 @@ def _split(
     envs: Iterable[Decoded],
 ) -> tuple[list[Decoded], list[tuple[str, Command]]]:
     """Detections, and the timeline commands of other services' events (heartbeats and
-    events we do not record map to None and are skipped). One isinstance per detection:
-    asking `to_command` of each first cost six ABC checks (~0.9 us per detection)."""
+    events we do not record map to None and are skipped). One set lookup per detection:
+    asking `to_command` of each first cost six ABC checks (~0.9 us per detection), and one
+    `isinstance` ~600 instructions (see DETECTION_TYPES)."""
     detections: list[Decoded] = []
     others: list[tuple[str, Command]] = []
     for env in envs:
-        if isinstance(env.data, DetectionData):
+        if type(env.data) in DETECTION_TYPES:
             detections.append(env)
         elif (cmd := to_command(env.data)) is not None:
             others.append((env.id, cmd))

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import asyncpg
 from interventions_events import topics
 from interventions_events.codec import Decoded
-from interventions_events.detections import DetectionData, SignalRecovered
+from interventions_events.detections import DETECTION_TYPES, DetectionData, SignalRecovered
 from interventions_events.incidents import DetectionSuppressed
 from interventions_eventstore import (
     ConcurrencyError,
@@ -94,7 +94,7 @@ class IncidentService:
         fails the append (DuplicateEventError) and the batch is decided again without the
         ids found stored. (An inbox row per detection, claimed first, cost ~9 us of
         PostgreSQL per decision for what the event id already says.)"""
-        todo = [e for e in _first_of_each(envs) if isinstance(e.data, DetectionData)]
+        todo = [e for e in _first_of_each(envs) if type(e.data) in DETECTION_TYPES]
         stored: set[str] = set()
 
         async def attempt(conn: asyncpg.Connection) -> dict[str, Known]:
@@ -219,6 +219,7 @@ class IncidentService:
         lane = _Lane()
         ids = _IdBlock(conn, self.schema, sum(1 for k in keys if k not in active), lane.idle)
         source = topics.full(topics.DETECTIONS, self.pub.prefix)
+        span = f"process {source}"
         last_key = None
         try:
             for n, env in enumerate(envs, start=1):
@@ -233,9 +234,9 @@ class IncidentService:
                     inc = batch.incidents.get(inc.id, inc)
                 # inside the record's span: the outbox envelopes built now carry its traceparent
                 with tracing.record_span(
-                    f"process {source}", env.traceparent, destination=source, message_id=env.id
+                    span, env.traceparent, destination=source, message_id=env.id
                 ):
-                    opened = await self._decide_one(ids, batch, env, det, ks, inc)
+                    opened = await self._decide_one(ids, batch, env, env.data, det, ks, inc)
                 if opened is not None:
                     active[det.key] = opened
                 if n % FLUSH_EVERY == 0 and n < len(envs):
@@ -254,6 +255,7 @@ class IncidentService:
         ids: _IdBlock,
         batch: Batch,
         env: Decoded,
+        data: DetectionData,
         det: Detection,
         ks: KeyState,
         inc: Incident | None,
@@ -265,8 +267,6 @@ class IncidentService:
         decided = decide_detection(ks, inc, det, now, limits, new_id)
         meta: dict[str, Any] = {"detection_id": det.detection_id, "rule": decided.rule}
         batch.decision(ks, decided, env.id, meta)
-        data = env.data
-        assert isinstance(data, DetectionData)
         if decided.decision == "opened" and new_id is not None:
             return batch.incident(
                 None,
@@ -420,7 +420,7 @@ def _detection(detection_id: str, d: DetectionData) -> Detection:
         d.subject,
         d.hint,
         d.observed_at,
-        recovered=isinstance(d, SignalRecovered),
+        recovered=type(d) is SignalRecovered,
         evidence=d.evidence,  # read only: `decide_detection` copies it into the decision
     )
 
