@@ -192,7 +192,8 @@ def _payload(doc: JsonDict, spec: Any, event_id: str) -> Event:
     if not isinstance(data, dict):
         raise InvalidEvent(f"'data' must be a JSON object, got {_kind(data)}", event_id=event_id)
     try:
-        data = upcast(spec, data, version)
+        if version < spec.version:
+            data = upcast(spec, data, version)
         model: Event = spec.model.model_validate(data)
     except ValidationError as exc:
         raise InvalidEvent(

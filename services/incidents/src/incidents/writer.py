@@ -297,12 +297,6 @@ class Batch:
         meta: dict[str, Any] | None,
         data: dict[str, Any] | str,
     ) -> None:
-        self.streams[stream_id].events.append(
-            NewEvent(
-                type=event.type_name,
-                data=data,
-                event_id=event_id,
-                schema_version=event.schema_version,
-                metadata=meta or {},
-            )
-        )
+        # positional: the tuple's keyword form parses its arguments in Python
+        new = NewEvent(event.type_name, data, event_id, event.schema_version, meta or {})
+        self.streams[stream_id].events.append(new)
