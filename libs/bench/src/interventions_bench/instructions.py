@@ -128,9 +128,21 @@ def count(measured: int) -> int:
     return int(found.group(1))
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m interventions_bench.instructions")
-    parser.add_argument("--batches", type=int, default=3, help="measured 2,000-record batches")
+    parser.add_argument(
+        "--batches", type=_positive, default=3, help="measured 2,000-record batches (>= 1)"
+    )
     parser.add_argument("--plain", action="store_true", help="no valgrind: CPU time instead")
     args = parser.parse_args(argv)
     if CHILD in os.environ:

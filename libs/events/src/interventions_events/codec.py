@@ -35,21 +35,15 @@ def encode(env: Envelope[Any]) -> bytes:
 
 def to_dict(env: Envelope[Any]) -> JsonDict:
     """The CloudEvents document."""
-    doc: JsonDict = {
-        "specversion": env.specversion,
-        "id": env.id,
-        "source": env.source,
-        "type": env.type,
-        "time": env.time.isoformat(),
-        "datacontenttype": env.datacontenttype,
-        "schemaversion": env.schemaversion,
-        "data": env.data.model_dump(mode="json"),
-    }
-    if env.subject is not None:
-        doc["subject"] = env.subject
-    if env.traceparent is not None:
-        doc["traceparent"] = env.traceparent
-    return doc
+    return document(
+        env.data,
+        env.data.model_dump(mode="json"),
+        event_id=env.id,
+        source=env.source,
+        time=env.time,
+        subject=env.subject,
+        traceparent=env.traceparent,
+    )
 
 
 def document(
@@ -62,9 +56,10 @@ def document(
     subject: str | None = None,
     traceparent: str | None = None,
 ) -> JsonDict:
-    """`to_dict` of an envelope that is never built, with `data` = the event's fields already
-    dumped (for orjson: JSON values or times), by a writer that stores the same dump. A
-    frozen Envelope cost ~16,000 instructions to build, for each incident event stored."""
+    """The CloudEvents document of `event` with these attributes, `data` = its fields already
+    dumped (JSON values, or times for orjson). A writer that stores the same dump calls it
+    without building an Envelope: a frozen one cost ~16,500 instructions, for each incident
+    event stored."""
     doc: JsonDict = {
         "specversion": SPECVERSION,
         "id": event_id,
