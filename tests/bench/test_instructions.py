@@ -32,3 +32,11 @@ def test_callgrind_counts_a_plausible_number_of_instructions_per_decision() -> N
     found = re.search(r"([\d,]+) instructions per decision", run("--batches", "1"))
     assert found is not None
     assert 20_000 < int(found.group(1).replace(",", "")) < 5_000_000
+
+
+def test_watcher_mode_prints_the_cpu_time_per_signal() -> None:
+    found = re.search(
+        r"([\d.]+) us of CPU per signal \(2500 signals\)",
+        run("--watcher", "--plain", "--batches", "1"),
+    )
+    assert found is not None and 1 < float(found.group(1)) < 10_000

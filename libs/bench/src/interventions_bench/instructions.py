@@ -1,4 +1,5 @@
-"""Instructions per decision of the incident service's batch path, counted by callgrind.
+"""Instructions per decision of the incident service's batch path (per signal of the watcher's
+with `--watcher`), counted by callgrind.
 
 `python -m interventions_bench.instructions`: the decode of each detection record and
 `IncidentService.handle_detections`, in this process, against a fresh database on the real
@@ -11,6 +12,12 @@ repeats to ~0.3 % on a machine whose timings move by tens of percent from one mi
 next. Rates stay the bench's business (`make bench`); this is for comparing two versions of
 the code, one change at a time.
 
+`--watcher`: the watcher's `SignalHandler.handle` over the bench's signals (388 agents, every
+tenth failing), 2,500-record batches (its consumer's cap) from two of four partitions, against
+a fresh database with the watcher's tables. Its detections are encoded into aiokafka's real
+record batches, which are then dropped instead of sent: the broker round trip is not counted,
+as the fetch is not.
+
 It runs itself twice under `valgrind --tool=callgrind --instr-atstart=no`, with 0 and with
 `--batches` measured batches, switching counting on after the set-up (`callgrind_control
 -i on`); the difference divided by the decisions is the figure. `--plain` runs once without
@@ -20,15 +27,20 @@ valgrind and prints the process CPU time per decision instead.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any, cast
 
+import orjson
 import uvloop
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from incidents import consumers
 from incidents.migrations import MIGRATIONS
 from incidents.service import IncidentService
@@ -36,15 +48,22 @@ from incidents.settings import load_settings
 from interventions_eventstore import CORE, create_pool, migrate
 from interventions_platform import kafka
 from interventions_platform.kafka import Publisher, Record
+from interventions_platform.runtime import Runtime
 from interventions_testkit import infra
+from watcher import consumers as watcher_consumers
+from watcher import settings as watcher_settings
+from watcher.handler import SignalHandler
+from watcher.migrations import MIGRATIONS as WATCHER_MIGRATIONS
 
 from . import load
 
 BATCH = 2000
 KEYS = 1000
 PARTITIONS = 4
+SIGNAL_BATCH = 2500  # the watcher consumer's cap (watcher.consumers.MAX_BATCH)
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHILD = "INTERVENTIONS_ICOUNT_BATCHES"
+WATCHER = "INTERVENTIONS_ICOUNT_WATCHER"
 
 
 def batches(measured: int) -> list[list[Record]]:
@@ -54,9 +73,28 @@ def batches(measured: int) -> list[list[Record]]:
         key, value = load.detection(i, KEYS)
         return Record("detections", zlib.crc32(key) % PARTITIONS, i, key, value, ())
 
-    out = [[record(i) for i in range(n * BATCH, (n + 1) * BATCH)] for n in range(2)]
+    return _shaped(record, BATCH, measured)
+
+
+def signal_batches(measured: int) -> list[list[Record]]:
+    """The watcher's: the bench's signals, partitioned by agent as a producer does."""
+    parts, partitioner = list(range(PARTITIONS)), DefaultPartitioner()
+
+    def record(i: int) -> Record:
+        doc = load.eval_signal(i, failing=i % 10 == 0)
+        key = doc["data"]["agent"].encode()
+        return Record("eval-signals", partitioner(key, parts, parts), i, key, dumps(doc), ())
+
+    return _shaped(record, SIGNAL_BATCH, measured)
+
+
+dumps = orjson.dumps
+
+
+def _shaped(record: Callable[[int], Record], size: int, measured: int) -> list[list[Record]]:
+    out = [[record(i) for i in range(n * size, (n + 1) * size)] for n in range(2)]
     parts: list[list[Record]] = [[] for _ in range(PARTITIONS)]
-    i, half = 2 * BATCH, BATCH // 2
+    i, half = 2 * size, size // 2
     while min(len(p) for p in parts) < half * measured:
         r = record(i)
         parts[r.partition].append(r)
@@ -93,6 +131,66 @@ async def run_batches(measured: int, counting: bool) -> float:
         await infra.drop_database(admin, dsn)
 
 
+async def run_signal_batches(measured: int, counting: bool) -> float:
+    """The watcher's handler over the signal batches; returns the measured CPU seconds."""
+    admin = os.environ.get("DATABASE_URL") or ADMIN_DSN
+    dsn = await infra.create_database(admin, prefix="icount")
+    try:
+        pool = await create_pool(dsn, max_size=4)
+        await migrate(pool, "watcher", CORE)
+        await migrate(pool, "watcher", WATCHER_MIGRATIONS, component="watcher")
+        runtime = Runtime("watcher", raw_config={})
+        runtime.pool = pool
+        runtime.publisher = Publisher(cast(Any, Unsent()), "interventions/watcher", "icount.")
+        handler = SignalHandler(runtime, watcher_settings.load({}))
+        todo = signal_batches(measured)
+        watcher_consumers.tune_gc()
+        for recs in todo[:2]:
+            await handler.handle(recs)
+        if counting:
+            counting_on()
+        started = time.process_time()
+        for recs in todo[2:]:
+            await handler.handle(recs)
+        spent = time.process_time() - started
+        await runtime.pub.kafka.stop()
+        await pool.close()
+        return spent
+    finally:
+        await infra.drop_database(admin, dsn)
+
+
+class Unsent:
+    """The producer's side of `send_batched` up to the network: records go into aiokafka's
+    own batches, which are built and dropped instead of sent."""
+
+    def __init__(self) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9")  # never started
+        self.built = 0
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(PARTITIONS))
+
+    def create_batch(self) -> Any:
+        return self._producer.create_batch()
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[None]:
+        self.built += len(batch._builder.build())
+        return _done()
+
+    async def send(self, topic: str, **kwargs: Any) -> asyncio.Future[None]:
+        return _done()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+
+def _done() -> asyncio.Future[None]:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
 def counting_on() -> None:
     """Switch callgrind's counting on for this process (it started with it off)."""
     on = ["callgrind_control", "-i", "on", str(os.getpid())]
@@ -107,8 +205,8 @@ async def decide(service: IncidentService, records: list[Record]) -> None:
     await service.handle_detections(detections, [])
 
 
-def count(measured: int) -> int:
-    """Instructions callgrind counted in a child deciding `measured` batches after set-up."""
+def count(measured: int, watcher: bool) -> int:
+    """Instructions callgrind counted in a child handling `measured` batches after set-up."""
     valgrind = [
         "valgrind",
         "--tool=callgrind",
@@ -117,7 +215,7 @@ def count(measured: int) -> int:
     ]
     out = subprocess.run(
         [*valgrind, sys.executable, "-m", "interventions_bench.instructions"],
-        env={**os.environ, CHILD: str(measured)},
+        env={**os.environ, CHILD: str(measured), WATCHER: "1" if watcher else ""},
         capture_output=True,
         text=True,
         check=True,
@@ -141,20 +239,30 @@ def _positive(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m interventions_bench.instructions")
     parser.add_argument(
-        "--batches", type=_positive, default=3, help="measured 2,000-record batches (>= 1)"
+        "--batches",
+        type=_positive,
+        default=3,
+        help="measured batches (>= 1) of 2,000 detections, or 2,500 signals with --watcher",
     )
     parser.add_argument("--plain", action="store_true", help="no valgrind: CPU time instead")
+    parser.add_argument("--watcher", action="store_true", help="the watcher's signal batches")
     args = parser.parse_args(argv)
     if CHILD in os.environ:
-        uvloop.run(run_batches(int(os.environ[CHILD]), counting=True))
+        run = run_signal_batches if os.environ.get(WATCHER) else run_batches
+        uvloop.run(run(int(os.environ[CHILD]), counting=True))
         return 0
-    decisions = args.batches * BATCH
+    run, unit, size = (
+        (run_signal_batches, "signal", SIGNAL_BATCH)
+        if args.watcher
+        else (run_batches, "decision", BATCH)
+    )
+    done = args.batches * size
     if args.plain:
-        spent = uvloop.run(run_batches(args.batches, counting=False))
-        print(f"{spent / decisions * 1e6:.1f} us of CPU per decision ({decisions} decisions)")
+        spent = uvloop.run(run(args.batches, counting=False))
+        print(f"{spent / done * 1e6:.1f} us of CPU per {unit} ({done} {unit}s)")
         return 0
-    per = (count(args.batches) - count(0)) / decisions
-    print(f"{per:,.0f} instructions per decision ({decisions} decisions, callgrind)")
+    per = (count(args.batches, args.watcher) - count(0, args.watcher)) / done
+    print(f"{per:,.0f} instructions per {unit} ({done} {unit}s, callgrind)")
     return 0
 
 
