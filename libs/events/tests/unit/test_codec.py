@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from interventions_events import Envelope, InvalidEvent, decode, encode
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from interventions_events import Envelope, InvalidEvent, codec, decode, encode
 from interventions_events.base import REGISTRY, Event, register, upcaster
 from interventions_events.codec import decode_fields
 from interventions_events.signals import (
@@ -248,3 +250,77 @@ def test_decode_fields_gives_what_the_envelope_holds(
         env.subject,
         env.traceparent,
     )
+
+
+class Text(str):
+    """A str subclass: the fast path takes only exact types, the checked path isinstance."""
+
+
+ODD: list[object] = [
+    None,
+    "",
+    "x" * 301,
+    "x" * 300,
+    0,
+    1,
+    2,
+    True,
+    1.0,
+    "1.0",
+    Text("1.0"),
+    Text("evt-2"),
+    "2026-11-26T21:00:00",
+    "2026-11-26T21:00:00+02:00",
+    "yesterday",
+    {},
+    [],
+    "EvalRunCompleted",
+    "GateEvaluated",
+    "EvalRunExploded",
+    {**EVAL, "run_id": ""},
+    {**GATE, "passed": "maybe"},
+    EVAL,
+    GATE,
+]
+ATTRS = [
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "time",
+    "schemaversion",
+    "data",
+    "subject",
+    "traceparent",
+]
+MISSING = object()
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    base=st.sampled_from([("EvalRunCompleted", EVAL), ("GateEvaluated", GATE)]),
+    changes=st.dictionaries(st.sampled_from(ATTRS), st.sampled_from([MISSING, *ODD]), max_size=3),
+)
+def test_the_fast_path_decides_as_every_check_in_order_does(
+    base: tuple[str, dict[str, object]], changes: dict[str, object]
+) -> None:
+    """`_fields` takes the common, valid case in one frame and hands everything else to
+    `_fields_checked`: for any document both give the same fields or the same error."""
+    doc = cloudevent(*base)
+    for name, value in changes.items():
+        if value is MISSING:
+            doc.pop(name, None)
+        else:
+            doc[name] = value
+    outcomes = []
+    for decide in (codec._fields, codec._fields_checked):
+        try:
+            f = decide(doc)
+        except InvalidEvent as exc:
+            outcomes.append(("invalid", exc.reason, exc.event_id, exc.event_type))
+        else:
+            assert type(f) is codec.Fields
+            # a missing time is "now" on both paths, read at different instants
+            at = f.time if doc.get("time") is not None else None
+            outcomes.append(("ok", f.id, f.source, at, f.data, f.subject, f.traceparent))
+    assert outcomes[0] == outcomes[1]
