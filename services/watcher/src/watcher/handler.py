@@ -148,15 +148,27 @@ class SignalHandler:
         return out
 
     def _message(self, d: Detection, traceparent: str | None) -> OutboxMessage:
-        pub = self.runtime.pub
-        env: Envelope[Event] = Envelope(
-            data=d.data,
-            source=pub.source,
-            id=d.event_id,
-            subject=d.data.key,
-            traceparent=traceparent,
-        )
-        return pub.message(env, d.data.key)
+        """The detection's record, written from its fields by orjson without an Envelope
+        (~16,500 instructions) or `model_dump` (times come out as `+00:00`, not `Z`)."""
+        pub, data = self.runtime.pub, d.data
+        try:
+            return pub.stored(
+                data,
+                data.__dict__,
+                event_id=d.event_id,
+                time=utcnow(),
+                subject=data.key,
+                traceparent=traceparent,
+            )
+        except TypeError:  # evidence orjson cannot write: pydantic's JSON dump can
+            env: Envelope[Event] = Envelope(
+                data=data,
+                source=pub.source,
+                id=d.event_id,
+                subject=data.key,
+                traceparent=traceparent,
+            )
+            return pub.message(env, data.key)
 
     async def _send(self, messages: list[OutboxMessage]) -> None:
         if messages:
