@@ -115,7 +115,7 @@ class SignalHandler:
             except InvalidEvent as exc:
                 bad.append(kafka.Bad(_copy(rec), exc.reason))
                 continue
-            if not isinstance(f.data, domain.SIGNAL_TYPES):
+            if type(f.data) not in domain.SIGNAL_TYPE_SET:
                 reason = (
                     f"{f.data.type_name} is not a signal; {rec.topic} carries only the pinned "
                     "signals"

@@ -7,6 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from interventions_events import topics
+from interventions_events.base import REGISTRY
 from interventions_events.detections import BudgetExceeded, SignalRecovered
 from interventions_events.signals import BudgetMetricsReported
 from watcher import domain, settings
@@ -162,3 +164,9 @@ def test_judge_caps_a_signal_time_from_the_future_at_now() -> None:
     later = NOW + timedelta(hours=1)
     _, seen = domain.judge([("s1", later, budget_signal(900))], settings.load({}), set(), NOW)
     assert seen[0].last_signal_at == NOW
+
+
+def test_the_signal_types_are_every_event_registered_on_a_signal_topic() -> None:
+    """The watcher tells signals apart by exact type: a new signal type must be added."""
+    on_signal_topics = {s.model for s in REGISTRY.values() if s.topic in topics.SIGNAL_TOPICS}
+    assert on_signal_topics == domain.SIGNAL_TYPE_SET == set(domain.SIGNAL_TYPES)
