@@ -78,9 +78,9 @@ class _EveryKey:
 EVERY_KEY: Final[Container[str]] = _EveryKey()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen one sets each field via object.__setattr__
 class Outcome:
-    """The result of one check for one incident key."""
+    """The result of one check for one incident key (never changed once made)."""
 
     key: str
     failed: bool
