@@ -114,15 +114,15 @@ def _num(value: float) -> str:
 
 def check_eval(sig: EvalRunCompleted, watch: Container[str] = EVERY_KEY) -> list[Outcome]:
     """Each invariant passes or fails its key; any eval run also proves the agent's data fresh."""
-    outcomes = [
-        _invariant(sig, inv)
-        for inv in sig.invariants
-        if not inv.passed or invariant_key(inv.id) in watch
-    ]
-    if freshness_key(sig.agent) not in watch:
+    outcomes = []
+    for inv in sig.invariants:  # a loop, not a comprehension: no frame of its own per signal
+        if not inv.passed or invariant_key(inv.id) in watch:
+            outcomes.append(_invariant(sig, inv))
+    key = freshness_key(sig.agent)
+    if key not in watch:
         return outcomes
     fresh = Outcome(
-        freshness_key(sig.agent),
+        key,
         False,
         "invariant",
         sig.agent,
