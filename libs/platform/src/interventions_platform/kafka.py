@@ -225,8 +225,10 @@ class Publisher:
         subject: str,
         traceparent: str | None,
     ) -> OutboxMessage:
-        """The record of a stored event, keyed by `subject`, without building its Envelope;
-        `data` = the event's fields as the writer stored them (see `codec.document`)."""
+        """The record of an event, keyed by `subject`, without building its Envelope; `data`
+        = the event's fields as the writer stored them, or as they are (`__dict__`, for
+        orjson: the watcher's detections), see `codec.document`. Raises TypeError for a
+        value orjson cannot write."""
         doc = document(
             event,
             data,
