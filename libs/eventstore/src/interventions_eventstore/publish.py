@@ -60,6 +60,7 @@ def partition_of(key: bytes | None, partitions: Sequence[int]) -> int:
         h = _HASHES[key] = murmur2(key) & 0x7FFFFFFF
     return partitions[h % len(partitions)]
 
+
 # (topic, key, value, headers)
 Item = tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
 
