@@ -43,6 +43,14 @@ def setup(service: str) -> None:
     _exporting = True
 
 
+def will_export() -> bool:
+    """Whether `setup` will install an exporting provider (read from the environment, so an
+    app built before `setup` runs can already tell)."""
+    return bool(
+        os.environ.get("INTERVENTIONS_TRACE_FILE") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+
 def _exporter() -> SpanExporter | None:
     path = os.environ.get("INTERVENTIONS_TRACE_FILE")
     if path:
