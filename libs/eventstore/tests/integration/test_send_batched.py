@@ -4,6 +4,7 @@ in its place."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -68,3 +69,24 @@ async def test_records_arrive_once_in_key_order_on_sends_partitions(
         probe = await (await producer.send(topic, value=b"probe", key=key))
         assert partitions == {probe.partition}
     assert by_key == {f"key-{k}".encode(): list(range(k, 400, 7)) for k in range(7)}
+
+
+async def test_its_batches_go_out_at_once_not_after_the_producers_linger(
+    kafka_bootstrap: str, topic_prefix: str, read_topic: ReadTopic
+) -> None:
+    """Every batch is complete when handed over: it does not wait `linger_ms` for more (a
+    10 s linger here; an open batch would hold each publish that long)."""
+    topic = await _topic(kafka_bootstrap, topic_prefix)
+    p = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, enable_idempotence=False, linger_ms=10_000
+    )
+    await p.start()
+    try:
+        await send_batched(p, [(topic, b"warm", b"0", [])])  # metadata fetched, connection open
+        started = time.monotonic()
+        items = [(topic, f"k{i}".encode(), f"{i}".encode(), []) for i in range(50)]
+        assert await send_batched(p, items) == 50
+        assert time.monotonic() - started < 5
+    finally:
+        await p.stop()
+    assert len(await read_topic(topic, 51)) == 51
