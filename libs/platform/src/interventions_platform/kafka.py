@@ -118,15 +118,19 @@ class Record(NamedTuple):
 def records_of(msg: KafkaMessage) -> list[Record]:
     raw = msg.raw_message
     items = raw if isinstance(raw, list | tuple) else [raw]
+    new = tuple.__new__  # a C call; `Record(...)` runs the NamedTuple's Python `__new__`
     return [
-        Record(
-            r.topic,
-            r.partition,
-            r.offset,
-            r.key,
-            r.value or b"",
-            tuple(r.headers or ()),
-            r.timestamp or 0,
+        new(
+            Record,
+            (
+                r.topic,
+                r.partition,
+                r.offset,
+                r.key,
+                r.value or b"",
+                tuple(r.headers or ()),
+                r.timestamp or 0,
+            ),
         )
         for r in items
     ]

@@ -1,11 +1,13 @@
-"""Both ways of decoding a consumed batch split it the same way, with the same reasons."""
+"""Both ways of decoding a consumed batch split it the same way, with the same reasons; the
+records a batch is read into have every field."""
 
 from __future__ import annotations
 
 import orjson
+from aiokafka.structs import ConsumerRecord
 from interventions_events import Envelope, encode
 from interventions_events.detections import BudgetExceeded
-from interventions_platform.kafka import Record, decode_records, decode_records_fields
+from interventions_platform.kafka import Record, decode_records, decode_records_fields, records_of
 
 
 def record(offset: int, value: bytes) -> Record:
@@ -37,3 +39,12 @@ def test_fields_and_envelopes_split_a_batch_alike() -> None:
     ]
     assert [b.record.offset for b in bad_b] == [1, 2]
     assert "unknown event type 'Nope'" in bad_b[1].reason
+
+
+def test_records_of_builds_each_record_as_its_constructor_would() -> None:
+    """`records_of` makes its Records with tuple's C `__new__`: every field in place."""
+    raw = ConsumerRecord("t", 2, 9, 1234, 0, b"k", b"v", None, 1, 1, [("h", b"1")])
+    msg = type("Msg", (), {"raw_message": (raw,)})()
+    (got,) = records_of(msg)  # type: ignore[arg-type]
+    assert len(got) == len(Record._fields)
+    assert got == Record("t", 2, 9, b"k", b"v", (("h", b"1"),), 1234)

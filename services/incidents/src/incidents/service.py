@@ -412,17 +412,23 @@ def _first_of_each(envs: Sequence[Decoded]) -> list[Decoded]:
 
 
 def _detection(detection_id: str, d: DetectionData) -> Detection:
-    return Detection(
-        detection_id,
-        d.type_name,
-        d.kind,
-        d.key,
-        d.subject,
-        d.hint,
-        d.observed_at,
-        recovered=type(d) is SignalRecovered,
-        evidence=d.evidence,  # read only: `decide_detection` copies it into the decision
+    return _new_tuple(  # a C call, not the NamedTuple's Python `__new__` (see decisions.py)
+        Detection,
+        (
+            detection_id,
+            d.type_name,
+            d.kind,
+            d.key,
+            d.subject,
+            d.hint,
+            d.observed_at,
+            type(d) is SignalRecovered,
+            d.evidence,  # read only: `decide_detection` copies it into the decision
+        ),
     )
+
+
+_new_tuple = tuple.__new__
 
 
 def _open_cmd(

@@ -297,6 +297,12 @@ class Batch:
         meta: dict[str, Any] | None,
         data: dict[str, Any] | str,
     ) -> None:
-        # positional: the tuple's keyword form parses its arguments in Python
-        new = NewEvent(event.type_name, data, event_id, event.schema_version, meta or {})
+        # every field given, through tuple's own C `__new__`: the NamedTuple's generated one is
+        # Python (~1,400 instructions more a call)
+        new = _new_tuple(
+            NewEvent, (event.type_name, data, event_id, event.schema_version, meta or {}, None)
+        )
         self.streams[stream_id].events.append(new)
+
+
+_new_tuple = tuple.__new__
