@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from incidents.decisions import Decided, Detection, KeyState, evolve_key
+from incidents.decisions import Decided, Decision, Detection, KeyState, evolve_key
 from incidents.service import _detection
 from incidents.writer import Batch
 from interventions_events.detections import InvariantViolated, SignalRecovered
@@ -45,37 +45,29 @@ def test_a_detection_is_the_tuple_its_constructor_builds() -> None:
     assert _detection("d-2", back).recovered is True
 
 
-def test_a_key_state_after_a_decision_is_the_tuple_its_constructor_builds() -> None:
-    opened = Decided(
+def decided(decision: Decision) -> Decided:
+    return Decided(
         key="INV_a",
         detection_id="d-1",
         detection_type="InvariantViolated",
-        decision="opened",
+        decision=decision,
         rule="r",
         reason="why",
         incident_id=7,
         observed_at=AT,
         at=AT,
     )
-    got = evolve_key(KeyState("INV_a", 2), opened)
+
+
+def test_a_key_state_after_a_decision_is_the_tuple_its_constructor_builds() -> None:
+    got = evolve_key(KeyState("INV_a", 2), decided("opened"))
     assert len(got) == len(KeyState._fields)
     assert got == KeyState("INV_a", 3, ((7, AT),))
 
 
 def test_a_stored_decision_is_the_new_event_its_constructor_builds() -> None:
     batch = Batch(Publisher(None, "interventions/incidents", "t."))  # type: ignore[arg-type]
-    decided = Decided(
-        key="INV_a",
-        detection_id="d-1",
-        detection_type="InvariantViolated",
-        decision="deduplicated",
-        rule="r",
-        reason="why",
-        incident_id=7,
-        observed_at=AT,
-        at=AT,
-    )
-    batch.decision(KeyState("INV_a", 1), decided, "d-1", {"rule": "r"})
+    batch.decision(KeyState("INV_a", 1), decided("deduplicated"), "d-1", {"rule": "r"})
     (stream,) = batch.streams.values()
     (got,) = stream.events
     assert len(got) == len(NewEvent._fields)
