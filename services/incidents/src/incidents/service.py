@@ -29,7 +29,7 @@ from interventions_platform import tracing
 from interventions_platform.kafka import Publisher
 
 from . import commands as c
-from .decisions import Detection, KeyState, decide_detection, needs_new_id
+from .decisions import Detection, KeyState, decide_detection, needs_new_id, new_tuple
 from .domain import DomainError, Incident, NotFound, decide
 from .known import Known, KnownKeys
 from .policy import Facts, assess
@@ -412,7 +412,7 @@ def _first_of_each(envs: Sequence[Decoded]) -> list[Decoded]:
 
 
 def _detection(detection_id: str, d: DetectionData) -> Detection:
-    return _new_tuple(  # a C call, not the NamedTuple's Python `__new__` (see decisions.py)
+    return new_tuple(
         Detection,
         (
             detection_id,
@@ -426,9 +426,6 @@ def _detection(detection_id: str, d: DetectionData) -> Detection:
             d.evidence,  # read only: `decide_detection` copies it into the decision
         ),
     )
-
-
-_new_tuple = tuple.__new__
 
 
 def _open_cmd(
