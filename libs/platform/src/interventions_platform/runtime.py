@@ -108,6 +108,7 @@ class Runtime:
             self.spawn(self._watch_backlog(), "outbox-backlog")
         self.spawn(self._watch_lag(), "consumer-lag")
         self.spawn(self._prune_inbox(), "inbox-retention")
+        kafka.wait_for_records(self.broker)
         if consume:
             await self.broker.start()
         self.started.set()

@@ -17,8 +17,8 @@ Batch = tuple[ConsumerRecord[Any, Any], ...]
 # Records per batch at most. Each batch costs a failing-keys read and one state statement over
 # every agent it saw (arrays built and encoded per agent): 2,500 rather than the platform's
 # 1,000 took the bench's 388-agent stream from ~25.5 to ~21.5 us of CPU per signal (5,000:
-# ~22.5, the batch's objects no longer fit the cache). A cap only: a trickle still goes out
-# every `batch_timeout_ms`.
+# ~22.5, the batch's objects no longer fit the cache). A cap only: a trickle is handed over
+# as soon as it is fetched (`kafka.wait_for_records`).
 MAX_BATCH = 2500
 # A batch holds ~25 tracked objects per signal until it is judged; at the default gen-0
 # threshold (700) a collection ran every ~25 signals and gen-2 passes re-scanned the ~100,000
