@@ -24,9 +24,15 @@ class Repo:
         self.s = schema
         self.outbox = Outbox(schema)
 
-    async def upsert_incident(self, conn: asyncpg.Connection, snap: dict[str, Any]) -> None:
-        """Keep the newest snapshot (by incident version) of an incident."""
-        await conn.execute(
+    async def upsert_incidents(
+        self, conn: asyncpg.Connection, snaps: Sequence[dict[str, Any]]
+    ) -> None:
+        """Keep the newest snapshot (by incident version) of each incident: one pipelined
+        statement for the batch (executed row by row, in order, so two snapshots of one
+        incident in a batch are compared like any other two)."""
+        if not snaps:
+            return
+        await conn.executemany(
             f"""INSERT INTO {self.s}.incidents AS i (id, key, kind, severity, status, playbooks,
                     details, version, updated_at)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
@@ -35,14 +41,19 @@ class Repo:
                     playbooks = excluded.playbooks, details = excluded.details,
                     version = excluded.version, updated_at = now()
                 WHERE excluded.version >= i.version""",
-            int(snap["id"]),
-            str(snap.get("key", "")),
-            str(snap.get("kind", "")),
-            str(snap.get("severity", "sev4")),
-            str(snap.get("status", "open")),
-            [str(p) for p in snap.get("playbooks") or []],
-            dict(snap.get("details") or {}),
-            int(snap.get("version") or 0),
+            [
+                (
+                    int(snap["id"]),
+                    str(snap.get("key", "")),
+                    str(snap.get("kind", "")),
+                    str(snap.get("severity", "sev4")),
+                    str(snap.get("status", "open")),
+                    [str(p) for p in snap.get("playbooks") or []],
+                    dict(snap.get("details") or {}),
+                    int(snap.get("version") or 0),
+                )
+                for snap in snaps
+            ],
         )
 
     async def incident(
