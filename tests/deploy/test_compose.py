@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 from interventions_events import topics
+from interventions_platform import kafka
 from interventions_platform.config import load_core, load_raw
 from interventions_platform.env import RuntimeEnv
 
@@ -134,6 +135,16 @@ def test_topic_setup_creates_every_pinned_topic_exactly_once(
 @pytest.mark.parametrize("topic", [topics.SIGNALS_EVAL, topics.DETECTIONS, topics.INCIDENTS])
 def test_keyed_hot_topics_have_twelve_partitions(topic: str, topic_table: TopicTable) -> None:
     assert topic_table[topic][0] == 12
+
+
+def test_topics_a_service_creates_itself_keep_the_deployed_proportions(
+    topic_table: TopicTable,
+) -> None:
+    """The embedded broker's topics (created by `ensure_topics`) have a third of the deployed
+    partitions, so what is busy in a deployment is busy there too."""
+    assert sorted(kafka.PARTITIONS) == sorted(topics.ALL_TOPICS)
+    for topic, (partitions, _) in topic_table.items():
+        assert partitions == 3 * kafka.PARTITIONS[topic], topic
 
 
 def test_the_incident_record_topics_are_kept_longer_than_signals(topic_table: TopicTable) -> None:

@@ -1,9 +1,9 @@
 """Init container: wait until every pinned topic exists before a service starts.
 
 Without it a service that starts before Strimzi's topic operator has created the topics
-would create them itself with the platform defaults (4 partitions, one replica), which the
-KafkaTopic resources cannot fix afterwards (the replication factor cannot be changed in
-place). Exits 0 once all topics exist; the pod's restart policy covers everything else.
+would create them itself with the platform defaults (a third of the partitions, one
+replica), which the KafkaTopic resources cannot fix afterwards (the replication factor cannot
+be changed in place). Exits 0 once all topics exist; the pod's restart policy covers everything else.
 """
 
 from __future__ import annotations
