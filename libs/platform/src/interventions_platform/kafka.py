@@ -35,9 +35,10 @@ DEFAULT_PARTITIONS = 4
 # Partitions of each pinned topic the platform creates itself (a service that finds it missing;
 # so the embedded broker of `make run`, the tests and the bench): a third of what
 # docker-compose and deploy/k8s give it (12, 6 or 3; tests/deploy checks the proportion).
-# Every consumer's fetch names every partition it is assigned, idle or not, and the embedded
-# broker spends ~0.2 ms of CPU on each (~1.5 ms on an empty fetch of 8 partitions, 20 a second
-# per consumer): with 4 for every topic the incident service's fetch named 20 partitions.
+# Every consumer's fetch names every partition it is assigned, idle or not, 20 times a second
+# when idle, and the embedded broker's CPU per empty fetch grows with them (~0.7 ms for one
+# partition, ~1.3 for two topics' 8, 1.8-2.5 for four topics' 16, on a slow machine): with 4
+# for every topic the incident service's fetch named 20 partitions, now 11.
 PARTITIONS = {
     **dict.fromkeys(topics.SIGNAL_TOPICS, 4),
     topics.DETECTIONS: 4,
