@@ -18,6 +18,7 @@ import orjson
 
 from . import packed
 from .db import ident
+from .outbox import Outbox, OutboxMessage
 
 
 class ConcurrencyError(Exception):
@@ -78,8 +79,9 @@ class EventStore:
         self.schema = ident(schema)
         self._insert_only = {form: self._insert_sql(form) for form in ("packed", "arrays")}
         self._insert = {f: f"{sql} RETURNING {_COLUMNS}" for f, sql in self._insert_only.items()}
+        self._with_outbox: dict[tuple[str, str, bool], str] = {}
 
-    def _insert_sql(self, form: str) -> str:
+    def _insert_sql(self, form: str, before: str = "") -> str:
         """The append: eight lists paired up by `unnest`, each sent as one text (`packed`) or,
         when a text holds the separator, as an array. Only `recorded_at` may be shorter:
         `unnest` pads it with NULLs (now())."""
@@ -93,7 +95,7 @@ class EventStore:
                 "$8::text[], $9::timestamptz[]"
             )
         return f"""
-            WITH p AS (
+            WITH {before}p AS (
                 UPDATE {s}.positions SET last = last + $1 WHERE name = 'events' RETURNING last - $1 AS base
             )
             INSERT INTO {s}.events ({_COLUMNS})
@@ -119,11 +121,17 @@ class EventStore:
         *,
         conn: asyncpg.Connection | None = None,
         returning: bool = True,
+        outbox: Outbox | None = None,
+        messages: Sequence[OutboxMessage] = (),
+        notify: bool = True,
     ) -> list[StoredEvent]:
         """Append to several streams atomically (one statement); the positions lock is taken
         last so it is held only until commit. With `returning=False` the stored rows are not
         sent back (a writer that does not use them saves decoding every data column) and
-        the result is empty.
+        the result is empty. With `outbox`, the same statement adds `messages` to it as
+        `Outbox.add(conn, messages, notify=notify)` would (`conn` is then required: the
+        caller's transaction): a round trip less per write, each of which waited ~1.8 ms for
+        the CPUs at p50 in the stack at 250 signals/s on a busy two-core machine.
 
         The rows go as eight lists, which PostgreSQL pairs up with `unnest`, each list sent
         as one text (`packed`); each event's data and metadata as JSON text, parsed once into
@@ -155,10 +163,17 @@ class EventStore:
                 metadata.append(_text(e.metadata) if e.metadata else "{}")
                 recorded.append(_aware(e.recorded_at))
         if not streams:
+            if outbox is not None and conn is not None:
+                await outbox.add(conn, messages, notify=notify)
             return []
         form, args = _args(streams, versions, ids, types, schemas, data, metadata, recorded)
         try:
-            if conn is not None:
+            if outbox is not None and messages:
+                assert conn is not None and not returning, "an outbox write joins a transaction"
+                sql = self._joined(form, outbox, notify=notify)
+                await conn.execute(sql, *args, *outbox.params(messages, notify=notify))
+                records = []
+            elif conn is not None:
                 records = await self._run(conn, form, args, returning)
             else:
                 async with self.pool.acquire() as c:
@@ -166,6 +181,17 @@ class EventStore:
         except asyncpg.UniqueViolationError as exc:
             raise _conflict(exc, appends) from None
         return [_stored(r) for r in records]
+
+    def _joined(self, form: str, outbox: Outbox, *, notify: bool) -> str:
+        """The append after the outbox's insert, in one statement (its parameters after the
+        append's nine)."""
+        key = (form, outbox.schema, notify)
+        sql = self._with_outbox.get(key)
+        if sql is None:
+            ctes = outbox.ctes(10, notify=notify)
+            before = f"{ctes}, queued AS ({outbox.insert(10, notify=notify)}), "
+            sql = self._with_outbox[key] = self._insert_sql(form, before)
+        return sql
 
     async def _run(
         self, conn: asyncpg.Connection, form: str, args: tuple[Any, ...], returning: bool

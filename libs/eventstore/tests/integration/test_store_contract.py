@@ -132,6 +132,79 @@ async def test_a_stream_id_holding_the_separator_is_stored_as_given_through_arra
     assert plain[0].recorded_at == at and plain[1].recorded_at > at
 
 
+async def test_an_append_with_outbox_messages_stores_both_in_one_statement_or_neither(
+    pool: asyncpg.Pool,
+) -> None:
+    """`append_many(..., outbox=...)` writes the events and the outbox rows (at the next
+    outbox positions, in order, the relay woken on commit) as `Outbox.add` would, and a
+    conflict stores neither; with no events it is `Outbox.add` alone."""
+    store, outbox = EventStore(pool, SCHEMA), Outbox(SCHEMA)
+    msgs = [
+        OutboxMessage("t.one", b'{"n":1}', b"k1", [("h", "v")]),
+        OutboxMessage("t.two", b'{"n":2}', None),
+    ]
+    woken: list[str] = []
+
+    def wake(*args: object) -> None:
+        woken.append(str(args[2]))
+
+    listener = await pool.acquire()
+    await listener.add_listener(outbox.channel, wake)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            before = await conn.fetchval(
+                f"SELECT last FROM {SCHEMA}.positions WHERE name = 'outbox'"
+            )
+            await store.append_many(
+                [Append("o-1", 0, [ev(n=1)]), Append("o-2", 0, [ev(n=2)])],
+                conn=conn,
+                returning=False,
+                outbox=outbox,
+                messages=msgs,
+            )
+        rows = await pool.fetch(
+            f"SELECT position, topic, key, value, headers FROM {SCHEMA}.outbox "
+            "WHERE position > $1 ORDER BY position",
+            before,
+        )
+        assert [(r["position"] - before, r["topic"], r["key"], r["value"]) for r in rows] == [
+            (1, "t.one", b"k1", b'{"n":1}'),
+            (2, "t.two", None, b'{"n":2}'),
+        ]
+        assert rows[0]["headers"] == [["h", "v"]]
+        assert [e.data["n"] for e in await store.load("o-1")] == [1]
+        for _ in range(50):
+            if woken:
+                break
+            await asyncio.sleep(0.02)
+        assert woken == [outbox.channel]
+
+        with pytest.raises(ConcurrencyError):  # o-1 moved on: no event, no outbox row
+            async with pool.acquire() as conn, conn.transaction():
+                await store.append_many(
+                    [Append("o-1", 0, [ev(n=3)])],
+                    conn=conn,
+                    returning=False,
+                    outbox=outbox,
+                    messages=msgs[:1],
+                    notify=False,
+                )
+        assert (
+            await pool.fetchval(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE position > $1", before)
+            == 2
+        )
+
+        async with pool.acquire() as conn, conn.transaction():
+            await store.append_many([], conn=conn, outbox=outbox, messages=msgs[1:])
+        assert (
+            await pool.fetchval(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE position > $1", before)
+            == 3
+        )
+    finally:
+        await listener.remove_listener(outbox.channel, wake)
+        await pool.release(listener)
+
+
 async def test_stale_expected_version_is_a_typed_conflict(pool: asyncpg.Pool) -> None:
     store = EventStore(pool, SCHEMA)
     await store.append("s-2", [ev()], expected_version=0)

@@ -230,9 +230,10 @@ class Batch:
         bumped = [self.keys[k] for k in self._bumped_keys - self._changed_keys]
         self._changed, self._changed_keys = set(), set()
         self._counted, self._bumped_keys = set(), set()
-        await store.append_many(appends, conn=conn, returning=False)
         messages, self.messages = self.messages, []
-        await outbox.add(conn, messages, notify=last)
+        await store.append_many(
+            appends, conn=conn, returning=False, outbox=outbox, messages=messages, notify=last
+        )
         if last and messages:
             self._queued = False  # that notify wakes the relay for the whole transaction
         else:
