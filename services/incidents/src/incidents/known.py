@@ -55,13 +55,17 @@ class KnownKeys:
 
     async def load(
         self, conn: asyncpg.Connection, rm: ReadModel, keys: Sequence[str]
-    ) -> dict[str, Known]:
-        """The state of every key in `keys` as committed now (in `conn`'s transaction)."""
+    ) -> tuple[dict[str, Known], list[int]]:
+        """The state of every key in `keys` as committed now (in `conn`'s transaction), and
+        the incident ids drawn for the keys with nothing stored (see `ReadModel.versions`)."""
         out: dict[str, Known] = {}
+        drawn: list[int] = []
         states: list[str] = []
         incidents: list[str] = []
         new = 0
-        for key, (version, incident, incident_version) in (await rm.versions(conn, keys)).items():
+        for key, (version, incident, incident_version, new_id) in (
+            await rm.versions(conn, keys)
+        ).items():
             held = self._by_key.get(key)
             if held is not None and _matches(held, version, incident, incident_version):
                 out[key] = held
@@ -73,6 +77,8 @@ class KnownKeys:
                     states.append(key)
                 if incident is not None:
                     incidents.append(key)
+            if new_id is not None:
+                drawn.append(new_id)
         REMEMBERED.inc(len(out) - new)
         NEW.inc(new)
         if states or incidents:
@@ -82,7 +88,7 @@ class KnownKeys:
             for key in moved:
                 out[key] = Known(read.get(key) or KeyState(key), active.get(key))
             READ.inc(len(moved))
-        return out
+        return out, drawn
 
     def remember(self, known: Mapping[str, Known]) -> None:
         """After a commit: the states it left (the most recent last, so kept longest)."""

@@ -214,10 +214,10 @@ class IncidentService:
         groups = _by_key(envs)
         keys = list(groups)
         envs = [e for group in groups.values() for e in group]
-        known = await self.known.load(conn, self.rm, keys)
+        known, drawn = await self.known.load(conn, self.rm, keys)
         active = {k: v.active for k, v in known.items() if v.active is not None}
         lane = _Lane()
-        ids = _IdBlock(conn, self.schema, sum(1 for k in keys if k not in active), lane.idle)
+        ids = _IdBlock(conn, self.schema, drawn, sum(1 for k in keys if k not in active), lane.idle)
         source = topics.full(topics.DETECTIONS, self.pub.prefix)
         span = f"process {source}"
         last_key = None
@@ -355,19 +355,24 @@ class _Lane:
 
 
 class _IdBlock:
-    """Incident ids for one batch, drawn in one round trip on first need (one per key without
-    an active incident); a round trip per opening made a burst of new keys pay one each.
-    `before` frees the connection first (a write may be in flight)."""
+    """Incident ids for one batch: those the key read drew for keys with nothing stored
+    (`drawn`), then more in one round trip on first need (one per other key without an
+    active incident: a key that reopens, or opens twice); a round trip per opening made a
+    burst of new keys pay one each. `before` frees the connection first (a write may be in
+    flight). A drawn id whose key did not open (its detection was suppressed) is left
+    unused: sequences have gaps anyway (a rolled-back draw is never given back)."""
 
     def __init__(
         self,
         conn: asyncpg.Connection,
         schema: str,
-        expected: int,
+        drawn: Sequence[int],
+        keys_without_active: int,
         before: Callable[[], Awaitable[None]],
     ):
-        self.conn, self.schema, self.expected, self.before = conn, schema, expected, before
-        self.ids: deque[int] = deque()
+        self.conn, self.schema, self.before = conn, schema, before
+        self.ids: deque[int] = deque(sorted(drawn))
+        self.expected = keys_without_active - len(drawn)
 
     async def take(self) -> int:
         if not self.ids:
