@@ -9,7 +9,7 @@ from faststream.kafka import KafkaMessage
 from interventions_events import topics
 from interventions_events.codec import Decoded
 from interventions_events.detections import DETECTION_TYPES
-from interventions_platform import kafka
+from interventions_platform import kafka, metrics
 from interventions_platform.runtime import Runtime
 
 from . import sentinel
@@ -48,15 +48,16 @@ def register(runtime: Runtime, service: Callable[[], IncidentService]) -> None:
 
     @runtime.broker.subscriber(*names, **options)  # type: ignore[untyped-decorator]
     async def on_events(msg: KafkaMessage) -> None:
-        records = kafka.records_of(msg)
-        good, bad = kafka.decode_records_fields(r for r in records if r.topic != dlq_topic)
-        dead = [kafka.dead_letter_message(b, GROUP, runtime.prefix) for b in bad]
-        detections, others = _split(env for _, env in good)
-        if detections or dead:  # only other events: no empty transaction (three round trips)
-            await service().handle_detections(detections, dead)
-        if others:
-            await service().record_external(others, (), consumer=GROUP)
-        await sentinel.observe(runtime, records, good)
+        with metrics.HANDLER_SECONDS.labels(GROUP).time():
+            records = kafka.records_of(msg)
+            good, bad = kafka.decode_records_fields(r for r in records if r.topic != dlq_topic)
+            dead = [kafka.dead_letter_message(b, GROUP, runtime.prefix) for b in bad]
+            detections, others = _split(env for _, env in good)
+            if detections or dead:  # only other events: no empty transaction (3 round trips)
+                await service().handle_detections(detections, dead)
+            if others:
+                await service().record_external(others, (), consumer=GROUP)
+            await sentinel.observe(runtime, records, good)
 
 
 def _split(
