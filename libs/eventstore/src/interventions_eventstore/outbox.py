@@ -80,7 +80,7 @@ class Outbox:
         )
 
     def params(self, messages: Sequence[OutboxMessage], *, notify: bool) -> tuple[Any, ...]:
-        """The parameters of `ctes` and `select`, in order."""
+        """The parameters of `ctes` and `insert`, in order."""
         args: tuple[Any, ...] = (
             len(messages),
             [m.topic for m in messages],

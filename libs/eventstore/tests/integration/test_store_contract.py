@@ -200,6 +200,8 @@ async def test_an_append_with_outbox_messages_stores_both_in_one_statement_or_ne
             await pool.fetchval(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE position > $1", before)
             == 3
         )
+        with pytest.raises(ValueError, match="conn="):  # never outside a transaction
+            await store.append_many([Append("o-3", 0, [ev()])], outbox=outbox, messages=msgs)
     finally:
         await listener.remove_listener(outbox.channel, wake)
         await pool.release(listener)
