@@ -174,9 +174,10 @@ class ReadModel:
         """For each key: its key stream's version (0 if none is stored), its active
         incident's id and version (None, None if it has none), four numbers instead of the
         rows (see known.py), and for a key with nothing stored an incident id drawn from
-        the sequence (its first detection opens one, unless suppressed; None otherwise): the
-        draw rode a round trip of its own after this read, ~1.7 ms at p50 in the stack at
-        250 signals/s on a busy two-core machine, where every detection was a new key."""
+        the sequence (its first detection opens one, unless suppressed; None otherwise). The
+        draw was a round trip of its own after this read: p50 1.7 ms, p90 5.2 ms in the
+        bench's stack at 250 signals/s on a busy two-core machine, where every detection
+        was a new key."""
         rows = await conn.fetch(
             f"SELECT q.key, coalesce(k.version, 0), i.id, i.version, "
             f"CASE WHEN k.key IS NULL AND i.id IS NULL "
