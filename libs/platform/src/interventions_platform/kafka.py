@@ -35,10 +35,11 @@ DEFAULT_PARTITIONS = 4
 # Partitions of each pinned topic the platform creates itself (a service that finds it missing;
 # so the embedded broker of `make run`, the tests and the bench): a third of what
 # docker-compose and deploy/k8s give it (12, 6 or 3; tests/deploy checks the proportion).
-# Every consumer's fetch names every partition it is assigned, idle or not, 20 times a second
-# when idle, and the embedded broker's CPU per empty fetch grows with them (~0.7 ms for one
-# partition, ~1.3 for two topics' 8, 1.8-2.5 for four topics' 16, on a slow machine): with 4
-# for every topic the incident service's fetch named 20 partitions, now 11.
+# Every consumer's fetch names every partition it is assigned, idle or not, and the embedded
+# broker's CPU per empty fetch grows with them: four idle consumers took 5.1-6.2 % of a core
+# with one partition each, 10.7 % with two topics' 8, 14.2-20.2 % with four topics' 16, i.e.
+# ~0.7, ~1.3 and 1.8-2.5 ms a fetch at ~20 fetches a second each (fetch_max_wait_ms 50), on a
+# slow machine. With 4 for every topic the incident service's fetch named 20 partitions, now 11.
 PARTITIONS = {
     **dict.fromkeys(topics.SIGNAL_TOPICS, 4),
     topics.DETECTIONS: 4,
@@ -80,8 +81,9 @@ def subscriber_options(group_id: str, *, max_records: int = 1000) -> dict[str, A
         group_id=group_id,
         batch=True,
         max_records=max_records,
-        # unused: `wait_for_records` replaces FastStream's poll (getmany for this long, then
-        # the same sleep when it found nothing) with one getmany that waits for records
+        # FastStream's poll (getmany for this long, then the same sleep when it found nothing);
+        # the services' subscribers wait for records instead (`wait_for_records`, at start),
+        # so only a broker started outside `Runtime` polls
         batch_timeout_ms=10,
         # aiokafka's default 500 ms: the Tansu broker holds an empty fetch ~200 ms even when
         # records arrive meanwhile, which every consumer hop added to end-to-end latency

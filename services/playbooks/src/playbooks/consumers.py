@@ -26,8 +26,8 @@ def register(runtime: Runtime, repo: Repo) -> None:
         good, bad = kafka.decode_records(kafka.records_of(msg))
         async with runtime.db.acquire() as conn, conn.transaction():
             fresh = await inbox.claim(conn, [env.id for _, env in good])
-            snaps = [_snapshot(env.data) for _, env in good if env.id in fresh]
-            await repo.upsert_incidents(conn, [s for s in snaps if s is not None])
+            snaps = [s for _, env in good if env.id in fresh and (s := _snapshot(env.data))]
+            await repo.upsert_incidents(conn, snaps)
             await repo.outbox.add(
                 conn, [kafka.dead_letter_message(b, CONSUMER, runtime.prefix) for b in bad]
             )
