@@ -15,6 +15,7 @@ from interventions_eventstore import EventStore, StoredEvent
 
 from .domain import Incident, fold, parse_event
 from .readmodel import ReadModel, from_row, incident_stream, key_stream
+from .shared_reads import SharedReads
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class Queries:
         self.store = EventStore(pool, schema)
         self.rm = ReadModel(schema)
         self.lane = Lane(pool)
+        self.shared: SharedReads[bytes] = SharedReads()
 
     async def get(self, incident_id: int) -> Incident | None:
         async with self.pool.acquire() as conn:
@@ -57,10 +59,16 @@ class Queries:
 
     async def page_json(self, f: Filters, *, limit: int, before: int | None) -> bytes:
         """The list answer `{"items": [...], "next_cursor": ...}` as JSON bytes, equal to
-        `page()` with each incident's `to_json()`: the selected columns are the pinned incident
-        JSON's fields in its order, so a row is its item (orjson writes datetimes as
-        `isoformat()` does) and no Incident is built per row."""
+        `page()` with each incident's `to_json()`. Identical pages asked for together are
+        read once (`SharedReads`: never an answer older than its request)."""
         sql, args = page_sql(self.schema, f, limit=limit, before=before, columns=JSON_COLUMNS)
+        key = (sql, *(tuple(a) if isinstance(a, list) else a for a in args))
+        return await self.shared.read(key, lambda: self._page_json(sql, args, limit))
+
+    async def _page_json(self, sql: str, args: list[Any], limit: int) -> bytes:
+        """The selected columns are the pinned incident JSON's fields in its order, so a row
+        is its item (orjson writes datetimes as `isoformat()` does) and no Incident is built
+        per row."""
         rows = await self.lane.fetch(sql, *args)
         names = tuple(rows[0].keys()) if rows else ()
         items = [dict(zip(names, r, strict=True)) for r in rows[:limit]]  # 30 % under dict(r)

@@ -151,3 +151,35 @@ async def test_the_read_lane_holds_at_most_its_size_and_returns_every_connection
     assert isinstance(failed, asyncpg.PostgresError) and all(isinstance(r, int) for r in rest)
     assert pool.get_idle_size() == pool.get_size()
     assert await read(backends) > 0  # and the lane still works
+
+
+async def test_identical_pages_asked_together_are_read_once_and_show_what_was_committed(
+    pool: asyncpg.Pool,
+) -> None:
+    """Sixteen clients asking for the same page at once cost one or two reads (one running,
+    the rest sharing the next), each gets the same bytes a lone request gets, and an incident
+    committed before the next requests is in every one of their answers."""
+    rm = ReadModel("incidents")
+    async with pool.acquire() as conn:
+        await rm.save(conn, [incident(i, "open", "sev2", "a") for i in range(1, 31)])
+    q = Queries(pool)
+    reads = 0
+    fetch = q.lane.fetch
+
+    async def counted(sql: str, *args: object) -> list[asyncpg.Record]:
+        nonlocal reads
+        reads += 1
+        return await fetch(sql, *args)
+
+    q.lane.fetch = counted  # type: ignore[method-assign]
+    f = Filters(status=["open"])
+    alone = await q.page_json(f, limit=10, before=None)
+    reads = 0
+    together = await asyncio.gather(*(q.page_json(f, limit=10, before=None) for _ in range(16)))
+    assert set(together) == {alone} and 1 <= reads <= 2
+    async with pool.acquire() as conn:
+        await rm.save(conn, [incident(31, "open", "sev2", "a")])
+    after = await asyncio.gather(*(q.page_json(f, limit=10, before=None) for _ in range(16)))
+    assert {orjson.loads(page)["items"][0]["id"] for page in after} == {31}
+    other = await q.page_json(f, limit=10, before=20)  # another page is its own read
+    assert [i["id"] for i in orjson.loads(other)["items"]] == list(range(19, 9, -1))
