@@ -57,7 +57,8 @@ class WatcherStore:
         publish: Publish,
         conn: asyncpg.Connection | None = None,
     ) -> list[Detection]:
-        """Take the prior state of keys that pass, publish the batch's detections, record the
+        """Take the prior state of keys that pass, publish the batch's detections (`publish` is
+        called even with none, so the caller can send what else the batch owes), record the
         new state; all in one transaction, so a failed publish leaves the state untouched and
         the redelivered batch is judged the same way. With nothing to take (no key passes)
         the state is one statement after the publish: atomic alone, no transaction's BEGIN
@@ -68,15 +69,13 @@ class WatcherStore:
         plan = domain.plan_state(findings)
         if not plan.first_pass:
             detections = domain.emissions(findings, set())
-            if detections:
-                await publish(detections)
+            await publish(detections)  # also when empty: the batch's dead letters go with it
             await conn.fetchval(self._write, *_write_args(plan, seen))
             return detections
         async with conn.transaction():
             rows = await conn.fetch(self._take, sorted(plan.first_pass))
             detections = domain.emissions(findings, {r["key"] for r in rows})
-            if detections:
-                await publish(detections)
+            await publish(detections)
             await conn.fetchval(self._write, *_write_args(plan, seen))
         return detections
 

@@ -144,3 +144,17 @@ async def test_a_valid_event_of_the_wrong_type_on_a_signal_topic_is_dead_lettere
     await stack.send(topics.SIGNALS_EVAL, [("x", cloudevent("WatcherHeartbeat", beat))])
     await stack.got.wait(lambda: len(stack.got.of(".dlq")) >= 1)
     assert "is not a signal" in stack.got.of(".dlq")[0].headers["dlq-reason"]
+
+
+async def test_a_poison_signal_among_passing_ones_is_dead_lettered(stack: Stack) -> None:
+    """A batch with nothing to detect still sends its bad records to the dead-letter topic."""
+    items = [
+        (f"p{i}", cloudevent("EvalRunCompleted", eval_run(i, passed=True), event_id=f"ok-{i}"))
+        for i in range(20)
+    ]
+    items[10] = ("p10", b'{"specversion": "1.0", "id": "bad-2"')
+    await stack.send(topics.SIGNALS_EVAL, items)
+    await stack.got.wait(lambda: len(stack.got.of(".dlq")) >= 1)
+    (dead,) = stack.got.of(".dlq")
+    assert dead.key == b"p10" and "not valid UTF-8 JSON" in dead.headers["dlq-reason"]
+    assert not stack.got.of("detections", "InvariantViolated")  # all passed
