@@ -6,19 +6,39 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-from interventions_platform.embedded import free_port
+from interventions_platform.embedded import port_open
+from interventions_platform.env import SERVICE_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(tmp_path: Path, target: str = "run") -> tuple[subprocess.Popen[str], dict[str, str]]:
+BROKER = 9  # the embedded broker's port, past the services' at the same offset
+
+
+def _free_offset() -> int:
+    """A port offset whose ports are all free and below the kernel's ephemeral range (32768+),
+    where any client socket, or a port `free_port` handed to another test's service, could take
+    one of them between now and the bind."""
+    wanted = [*SERVICE_PORTS.values(), SERVICE_PORTS["gateway"] + BROKER]
+    for offset in range(10000 + os.getpid() % 100 * 100, 32768 - max(wanted), 10):
+        if not any(port_open("127.0.0.1", port + offset, timeout=0.2) for port in wanted):
+            return offset
+    pytest.fail("no free port offset below 32768")
+
+
+def _start(
+    tmp_path: Path, target: str = "run", offset: int | None = None
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    offset = _free_offset() if offset is None else offset
     env = {
         k: v
         for k, v in os.environ.items()
@@ -27,9 +47,9 @@ def _start(tmp_path: Path, target: str = "run") -> tuple[subprocess.Popen[str], 
     env.update(
         {
             "INTERVENTIONS_STATE_DIR": str(tmp_path / "state"),
-            "INTERVENTIONS_BROKER_PORT": str(free_port()),
-            "INTERVENTIONS_HTTP_PORT": str(free_port()),
-            "INTERVENTIONS_PORT_OFFSET": str(20000 + os.getpid() % 1000 * 10),
+            "INTERVENTIONS_BROKER_PORT": str(offset + SERVICE_PORTS["gateway"] + BROKER),
+            "INTERVENTIONS_HTTP_PORT": str(offset + SERVICE_PORTS["gateway"]),
+            "INTERVENTIONS_PORT_OFFSET": str(offset),
         }
     )
     proc = subprocess.Popen(
@@ -59,10 +79,39 @@ def _read_until_ready(proc: subprocess.Popen[str], timeout: float = 240) -> str:
     pytest.fail("make run never said ready:\n" + "".join(out))
 
 
+def _stop(proc: subprocess.Popen[str]) -> int:
+    """Ctrl-C as a supervisor sends it: to the runner (GNU make itself always reports a signal
+    it received as 130, whatever its child did, so signal the child make runs)."""
+    try:
+        make = psutil.Process(proc.pid)
+        runner = [p for p in make.children() if "devstack" in " ".join(p.cmdline())]
+        for p in runner or [make]:
+            p.send_signal(signal.SIGINT)
+    except psutil.NoSuchProcess:
+        pass  # make has already gone; its exit code says how
+    return proc.wait(60)
+
+
+def _why(proc: subprocess.Popen[str], tmp_path: Path, output: str) -> str:
+    """What make run printed and the end of each service's log, for a failure message."""
+    rest: list[str] = []
+    if proc.stdout is not None and proc.poll() is not None:
+        stdout = proc.stdout  # a service left running may hold it open: wait 5 s at most
+        reader = threading.Thread(target=lambda: rest.append(stdout.read()), daemon=True)
+        reader.start()
+        reader.join(5)
+    logs = {
+        p.name: p.read_text(errors="replace")[-1500:]
+        for p in sorted((tmp_path / "state").glob("*.log"))
+    }
+    return output + "".join(rest) + "".join(f"\n--- {name}\n{tail}" for name, tail in logs.items())
+
+
 @pytest.mark.slow
 def test_make_run_starts_every_service_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     proc, env = _start(tmp_path)
     tree: list[psutil.Process] = []
+    output = ""
     try:
         output = _read_until_ready(proc)
         assert "admin token (printed once" in output
@@ -81,25 +130,13 @@ def test_make_run_starts_every_service_and_stops_cleanly_on_sigint(tmp_path: Pat
         time.sleep(2)  # stays up
         assert proc.poll() is None
     finally:
-        # Ctrl-C as a supervisor sends it: to the runner (GNU make itself always reports a
-        # signal it received as 130, whatever its child did, so signal the child make runs)
-        runner = [
-            p for p in psutil.Process(proc.pid).children() if "devstack" in " ".join(p.cmdline())
-        ]
-        for p in runner or [psutil.Process(proc.pid)]:
-            p.send_signal(signal.SIGINT)
-        code = proc.wait(60)
-    assert code == 0
+        if proc.poll() is not None:
+            pytest.fail(f"make run exited with {proc.returncode}:\n{_why(proc, tmp_path, output)}")
+        code = _stop(proc)
+    assert code == 0, _why(proc, tmp_path, output)
     time.sleep(0.5)
     alive = [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"orphans left: {[p.cmdline() for p in alive]}"
-
-
-def _stop(proc: subprocess.Popen[str]) -> int:
-    runner = [p for p in psutil.Process(proc.pid).children() if "devstack" in " ".join(p.cmdline())]
-    for p in runner or [psutil.Process(proc.pid)]:
-        p.send_signal(signal.SIGINT)
-    return proc.wait(60)
 
 
 @pytest.mark.slow
@@ -130,3 +167,19 @@ def test_make_demo_shows_the_guides_three_scenarios_within_a_minute(tmp_path: Pa
         assert seen == want, f"last answer: {last}\nlogs: {logs}"
     finally:
         assert _stop(proc) == 0
+
+
+@pytest.mark.slow
+def test_make_run_refuses_a_taken_service_port_before_starting_anything(tmp_path: Path) -> None:
+    offset = _free_offset()
+    port = SERVICE_PORTS["incidents"] + offset
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the last test's TIME_WAIT
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        proc, _ = _start(tmp_path, offset=offset)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out
+    assert f"port {port} (incidents) taken" in out, out
+    assert "INTERVENTIONS_PORT_OFFSET" in out
+    assert not (tmp_path / "state" / "broker.log").exists(), "nothing starts when a port is taken"

@@ -97,8 +97,8 @@ class Stack:
         for service, module in SERVICES:
             if not available(module):
                 continue
-            log = open(self.state / f"{service}.log", "ab")  # noqa: SIM115
             port = SERVICES_PORT(env, service)
+            log = open(self.state / f"{service}.log", "ab")  # noqa: SIM115
             proc = subprocess.Popen(
                 [sys.executable, "-m", module],
                 env={**env, "INTERVENTIONS_SERVICE_PORT": str(port)},
@@ -156,6 +156,12 @@ def SERVICES_PORT(env: dict[str, str], service: str) -> int:
     return SERVICE_PORTS[service] + int(env.get("INTERVENTIONS_PORT_OFFSET", "0"))
 
 
+def taken_ports(env: dict[str, str]) -> list[str]:
+    """The services' ports something already listens on, as `port (service)`."""
+    ports = [(SERVICES_PORT(env, s), s) for s, module in SERVICES if available(module)]
+    return [f"{port} ({service})" for port, service in ports if port_open("127.0.0.1", port)]
+
+
 def service_urls(env: dict[str, str]) -> dict[str, str]:
     """INTERVENTIONS_<SERVICE>_URL for every service, as the gateway needs them."""
     return {
@@ -184,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         sys.exit(0)
 
+    taken = taken_ports(dict(os.environ))
+    if taken:  # else a service could not bind, and its readiness be answered by the holder
+        sys.exit(
+            f"port {', '.join(taken)} taken: stop what uses it, or set "
+            "INTERVENTIONS_PORT_OFFSET (and INTERVENTIONS_HTTP_PORT for the gateway)"
+        )
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     env = {**os.environ, **stack.infra(), **stack.admin_token()}
