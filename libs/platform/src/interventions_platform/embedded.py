@@ -6,17 +6,49 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+_GIVEN: set[int] = set()
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands out for `connect()` and `bind(0)`."""
+    with contextlib.suppress(OSError, ValueError):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    return 32768, 60999  # Linux's default
+
 
 def free_port() -> int:
+    """A port nothing is bound to, for a process started next to listen on.
+
+    Drawn below the ephemeral range where there is room: a port from it (`bind(0)`) is free
+    only until any client socket's `connect()` picks it, and the process that is to listen
+    on it starts a second or more later. Never the same port twice in one process."""
+    low = ephemeral_range()[0]
+    if low >= 12000:
+        for _ in range(200):
+            port = random.randrange(max(low - 12000, 10000), low)
+            if port not in _GIVEN and _bindable(port):
+                _GIVEN.add(port)
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))  # no SO_REUSEADDR: a port in TIME_WAIT fails too
+        except OSError:
+            return False
+    return True
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
