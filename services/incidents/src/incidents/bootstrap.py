@@ -63,13 +63,13 @@ class Components:
 def build_app(**runtime_kw: Any) -> FastAPI:
     runtime = Runtime(SERVICE, migrations=MIGRATIONS, **runtime_kw)
     parts = Components(runtime, load_settings(runtime.raw_config))
-    consumers.register(runtime, parts.service)
+    backlog = consumers.register(runtime, parts.service)
     # outcome metrics and self-alerts (docs/OUTCOMES.md)
     watch = sentinel.Sentinel(runtime, sentinel.load(runtime.raw_config))
     metrics = outcomes.OutcomeMetrics(lambda: runtime.db, runtime.schema, runtime.spawn)
     app = http.create_app(
         SERVICE,
-        lifespan=runtime.lifespan(parts, watch, metrics),
+        lifespan=runtime.lifespan(parts, watch, metrics, backlog),
         ready_checks={"db": runtime.db_ready, "kafka": runtime.kafka_ready},
     )
     install_error_handlers(app)

@@ -151,8 +151,8 @@ class Batch:
         """Count one detection on its active incident `state`. The batch's occurrences of an
         incident are one OccurrenceRecorded (`count`, the latest detection's facts), written
         by `write_occurrences` or before the incident's next event: with 1,000 keys and
-        2,000 detections per batch that is one incident event, outbox row and published
-        record for about two detections, and for a storm on one key one per batch. Returns
+        4,000 detections per batch that is one incident event, outbox row and published
+        record for about four detections, and for a storm on one key one per batch. Returns
         the new state."""
         seen = self.occurring.get(state.id)
         if seen is None:
