@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
-import ctypes.util
 import gc
-import logging
-import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from faststream.kafka import KafkaMessage
 from interventions_events import topics
 from interventions_events.codec import Decoded
 from interventions_events.detections import DETECTION_TYPES
-from interventions_platform import kafka, metrics
+from interventions_platform import kafka, memory, metrics
 from interventions_platform.runtime import Runtime
 
 from . import sentinel
 from .commands import Command
 from .service import IncidentService
 from .timeline_events import to_command
-
-log = logging.getLogger(__name__)
 
 GROUP = "incidents"
 # dlq: read only for the sentinel's dead-letter marks (never decoded)
@@ -49,7 +40,7 @@ MAX_BATCH = 4000
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
-def register(runtime: Runtime, service: Callable[[], IncidentService]) -> Backlog:
+def register(runtime: Runtime, service: Callable[[], IncidentService]) -> memory.Backlog:
     """Subscribe the service's consumer group to its input topics (and tune the
     collector for its batches, see `tune_gc`); the returned hook collects after a backlog."""
     tune_gc()
@@ -57,7 +48,7 @@ def register(runtime: Runtime, service: Callable[[], IncidentService]) -> Backlo
     dlq_topic = topics.full(topics.DLQ, runtime.prefix)
 
     options = kafka.subscriber_options(GROUP, max_records=MAX_BATCH)
-    backlog = Backlog(runtime.spawn)
+    backlog = memory.Backlog(runtime.spawn, full=MAX_BATCH // 2)
 
     @runtime.broker.subscriber(*names, **options)  # type: ignore[untyped-decorator]
     async def on_events(msg: KafkaMessage) -> None:
@@ -91,56 +82,6 @@ def _split(
         elif (cmd := to_command(env.data)) is not None:
             others.append((env.id, cmd))
     return detections, others
-
-
-class Backlog:
-    """Collects the garbage of a backlog once it has drained: a full collection (and the C
-    allocator's free memory handed back) when no batch of at least half `MAX_BATCH` came for
-    `quiet_s`. Not during the backlog: one a batch took 4.1 s of CPU for 150,000 decisions
-    against 3.3-3.6 (one run each). Not under a light load either, which never fills a batch.
-    A lifespan hook (`start` spawns the check)."""
-
-    def __init__(self, spawn: Callable[[Any, str], object], quiet_s: float = 1.0):
-        self.spawn = spawn
-        self.full = MAX_BATCH // 2
-        self.quiet_s = quiet_s
-        self.last_full: float | None = None
-
-    def after(self, size: int) -> None:
-        if size >= self.full:
-            self.last_full = time.monotonic()
-
-    async def start(self) -> None:
-        self.spawn(self._loop(), "backlog-collect")
-
-    async def stop(self) -> None:
-        """The loop is cancelled by Runtime.stop."""
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.quiet_s)
-            self.collect_if_drained()
-
-    def collect_if_drained(self) -> bool:
-        last = self.last_full
-        if last is None or time.monotonic() - last < self.quiet_s:
-            return False
-        self.last_full = None
-        started = time.perf_counter()
-        found = gc.collect()
-        trim()
-        log.info(
-            "backlog drained: collected %d objects in %.0f ms",
-            found,
-            (time.perf_counter() - started) * 1000,
-        )
-        return True
-
-
-def trim() -> None:
-    """Hand the C allocator's free memory back to the system (glibc; elsewhere nothing)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
 def tune_gc() -> None:

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI
 from interventions_platform.config import load_core
 from interventions_platform.http import create_app
+from interventions_platform.memory import Backlog
 from interventions_platform.runtime import Runtime
 
 from . import consumers, settings
@@ -21,9 +22,9 @@ def build_app() -> FastAPI:
     """Build the watcher process; a bad settings.yaml raises ConfigError naming the key."""
     runtime = Runtime("watcher", migrations=MIGRATIONS, relay=False)
     handler = SignalHandler(runtime, settings.load(runtime.raw_config))
-    hooks: list[Sweeper] = []
+    hooks: list[Sweeper | Backlog] = []
     if load_core(runtime.raw_config).enabled:
-        consumers.register(runtime, handler)
+        hooks.append(consumers.register(runtime, handler))
         hooks.append(Sweeper(runtime, handler))
     else:  # the guide's master switch: no detections, no sweep, no heartbeat
         log.warning("interventions.enabled is false: the watcher consumes nothing")

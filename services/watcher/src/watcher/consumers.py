@@ -8,7 +8,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaMessage
 from interventions_events import topics
-from interventions_platform import kafka
+from interventions_platform import kafka, memory
 from interventions_platform.runtime import Runtime
 
 from .handler import CONSUMER, SignalHandler
@@ -26,7 +26,8 @@ MAX_BATCH = 2500
 GC_GEN0_THRESHOLD = 20_000
 
 
-def register(runtime: Runtime, handler: SignalHandler) -> None:
+def register(runtime: Runtime, handler: SignalHandler) -> memory.Backlog:
+    """Subscribe group `watcher`; the returned hook collects after a backlog."""
     names = [topics.full(t, runtime.prefix) for t in topics.SIGNAL_TOPICS]
     options = {
         **kafka.subscriber_options(CONSUMER, max_records=MAX_BATCH),
@@ -36,7 +37,12 @@ def register(runtime: Runtime, handler: SignalHandler) -> None:
     @runtime.broker.subscriber(*names, **options)  # type: ignore[untyped-decorator]
     async def on_signals(msg: KafkaMessage) -> None:
         raw = msg.raw_message
-        await handler.handle(raw if isinstance(raw, tuple) else (raw,))
+        records = raw if isinstance(raw, tuple) else (raw,)
+        await handler.handle(records)
+        backlog.after(len(records))
+
+    backlog = memory.Backlog(runtime.spawn, full=MAX_BATCH // 2)
+    return backlog
 
 
 def tune_gc() -> None:

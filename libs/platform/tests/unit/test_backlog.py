@@ -1,5 +1,5 @@
-"""After a backlog (batches of at least half MAX_BATCH) the incident consumer collects its
-garbage once, when no full batch has come for a while; never during it, never for light load."""
+"""After a backlog (batches of at least `full` records) a consumer collects its garbage once,
+when no full batch has come for a while; never during it, never for a light load."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import time
 from typing import Any
 
 import pytest
-from incidents.consumers import MAX_BATCH, Backlog
+from interventions_platform.memory import Backlog
+
+MAX_BATCH = 4000
 
 
 def backlog() -> Backlog:
-    return Backlog(lambda _coro, _name: None, quiet_s=0.05)
+    return Backlog(lambda _coro, _name: None, full=MAX_BATCH // 2, quiet_s=0.05)
 
 
 def test_light_load_never_collects(monkeypatch: pytest.MonkeyPatch) -> None:
