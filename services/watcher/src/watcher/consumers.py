@@ -33,6 +33,7 @@ def register(runtime: Runtime, handler: SignalHandler) -> memory.Backlog:
         **kafka.subscriber_options(CONSUMER, max_records=MAX_BATCH),
         **handler.settings.watcher.subscriber_overrides(),
     }
+    backlog = memory.Backlog(runtime.spawn, full=MAX_BATCH // 2)
 
     @runtime.broker.subscriber(*names, **options)  # type: ignore[untyped-decorator]
     async def on_signals(msg: KafkaMessage) -> None:
@@ -41,7 +42,6 @@ def register(runtime: Runtime, handler: SignalHandler) -> memory.Backlog:
         await handler.handle(records)
         backlog.after(len(records))
 
-    backlog = memory.Backlog(runtime.spawn, full=MAX_BATCH // 2)
     return backlog
 
 
