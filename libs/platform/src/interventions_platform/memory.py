@@ -5,9 +5,8 @@ allocator keeps."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
-import ctypes.util
+import functools
 import gc
 import logging
 import time
@@ -63,5 +62,16 @@ class Backlog:
 
 def trim() -> None:
     """Hand the C allocator's free memory back to the system (glibc; elsewhere nothing)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    malloc_trim = _malloc_trim()
+    if malloc_trim is not None:
+        malloc_trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's `malloc_trim` from the process's own symbols, looked up once (no
+    `ctypes.util.find_library`, which runs `ldconfig` on Linux)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
